@@ -1,13 +1,43 @@
 """lens_relearn: do language models relearn concepts whose neurons were pruned, and where?"""
 
+from lens_relearn.alignment import EncodedBatch, encode, pool_words
+from lens_relearn.data import (
+    CONLL_TAGS,
+    Concept,
+    NerData,
+    Sentence,
+    find_concept,
+    load_ner,
+    read_conll,
+    read_token_label_files,
+    write_conll,
+)
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models import NeuronSite, known_specs, load_model, neuron_site, neuron_sites
+from lens_relearn.tagger import Tagger, TrainHistory, entity_scores, evaluate_tagger, train_tagger
 
 __all__ = [
+    "CONLL_TAGS",
+    "Concept",
+    "EncodedBatch",
     "LensRelearnError",
+    "NerData",
     "NeuronSite",
+    "Sentence",
+    "Tagger",
+    "TrainHistory",
+    "encode",
+    "entity_scores",
+    "evaluate_tagger",
+    "find_concept",
     "known_specs",
     "load_model",
+    "load_ner",
     "neuron_site",
     "neuron_sites",
+    "pool_words",
+    "read_conll",
+    "read_token_label_files",
+    "train_tagger",
+    "write_conll",
 ]

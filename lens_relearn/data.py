@@ -41,14 +41,26 @@ class Sentence:
 
     def entities(self) -> list[tuple[str, int, int]]:
         """The IOB2 entity spans as ``(type, start, end)``, end exclusive."""
-        spans: list[tuple[str, int, int]] = []
-        for index, tag in enumerate(self.tags):
-            prefix, _, kind = tag.partition("-")
-            if prefix == "B" or (prefix == "I" and (not spans or spans[-1][2] != index or spans[-1][0] != kind)):
-                spans.append((kind, index, index + 1))
-            elif prefix == "I":
-                spans[-1] = (kind, spans[-1][1], index + 1)
-        return spans
+        return entity_spans(self.tags)
+
+
+def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """The entity spans of IOB2 tags as ``(type, start, end)``, end exclusive.
+
+    ``I-X`` after ``O`` or after another type opens a new entity, as in conlleval.
+
+    Example:
+        >>> entity_spans(["B-LOC", "I-LOC", "O", "I-PER", "I-ORG"])
+        [('LOC', 0, 2), ('PER', 3, 4), ('ORG', 4, 5)]
+    """
+    spans: list[tuple[str, int, int]] = []
+    for index, tag in enumerate(tags):
+        prefix, _, kind = tag.partition("-")
+        if prefix == "I" and spans and spans[-1][2] == index and spans[-1][0] == kind:
+            spans[-1] = (kind, spans[-1][1], index + 1)
+        elif prefix in ("B", "I"):
+            spans.append((kind, index, index + 1))
+    return spans
 
 
 @dataclass(frozen=True)

@@ -234,7 +234,8 @@ def load_model(
         dtype: The weights' dtype (tiny models are always float32 before the cast).
 
     Returns:
-        The bridge, in eval mode, with ``bridge.tokenizer`` set.
+        The bridge, in eval mode, with ``bridge.tokenizer`` set and the spec it came from
+        in ``bridge.model_spec``.
 
     Raises:
         LensRelearnError: The spec is unknown, or names a Hub model that cannot be reached.
@@ -261,6 +262,7 @@ def load_model(
         name, hf_model=hf_model.to(device).eval(), tokenizer=tokenizer, device=device, dtype=dtype
     )
     bridge.eval()
+    bridge.model_spec = str(spec)
     return bridge
 
 

@@ -1,0 +1,142 @@
+import pytest
+import torch
+
+from lens_relearn import (
+    CONLL_TAGS,
+    LensRelearnError,
+    Sentence,
+    Tagger,
+    entity_scores,
+    evaluate_tagger,
+    load_model,
+    train_tagger,
+)
+
+SENTENCES = [
+    Sentence(["Rain", "fell", "in", "Oslo", "and", "New", "York", "."], ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]),
+    Sentence(["Ada", "Lovelace", "joined", "Acme", "Corp", "in", "Paris"], ["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O", "B-LOC"]),
+    Sentence(["The", "French", "team", "won", "."], ["O", "B-MISC", "O", "O", "O"]),
+    Sentence(["Nothing", "happened", "today"], ["O", "O", "O"]),
+] * 6
+
+
+# entity_scores against seqeval's documented results (default mode, conlleval semantics).
+
+
+def test_seqeval_readme_example():
+    gold = [["O", "O", "O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+    pred = [["O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+    scores = entity_scores(gold, pred)
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (0.5, 0.5, 0.5)
+    assert scores["per_type"]["MISC"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert scores["per_type"]["PER"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+
+
+def test_partial_span_is_a_miss_and_a_false_alarm():
+    scores = entity_scores([["B-LOC", "I-LOC", "O"]], [["B-LOC", "O", "O"]])
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
+
+
+def test_type_error_counts_against_both_types():
+    scores = entity_scores([["B-PER", "O", "B-LOC"]], [["B-ORG", "O", "B-LOC"]])
+    assert scores["precision"] == 0.5 and scores["recall"] == 0.5
+    assert scores["per_type"]["PER"]["recall"] == 0.0 and scores["per_type"]["ORG"]["precision"] == 0.0
+    assert scores["per_type"]["ORG"]["support"] == 0
+
+
+def test_i_after_o_opens_an_entity():
+    scores = entity_scores([["O", "B-LOC", "I-LOC", "O"]], [["O", "I-LOC", "I-LOC", "O"]])
+    assert scores["f1"] == 1.0
+    split = entity_scores([["B-PER", "I-PER"]], [["B-PER", "I-ORG"]])
+    assert split["precision"] == 0.0 and split["recall"] == 0.0
+
+
+def test_mixed_counts():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-LOC"], ["B-MISC", "O"]]
+    scores = entity_scores(gold, pred)
+    assert scores["precision"] == pytest.approx(2 / 3) and scores["recall"] == pytest.approx(2 / 3)
+
+
+def test_misaligned_inputs_are_refused():
+    with pytest.raises(LensRelearnError):
+        entity_scores([["O", "O"]], [["O"]])
+
+
+# Training, determinism, checkpoints.
+
+
+def make_tagger(spec="tiny-bert"):
+    return Tagger(load_model(spec), CONLL_TAGS)
+
+
+def test_training_learns_the_training_data():
+    tagger = make_tagger()
+    before = evaluate_tagger(tagger, SENTENCES)
+    history = train_tagger(tagger, SENTENCES, epochs=8, lr=3e-3, batch_size=4, progress=False)
+    after = evaluate_tagger(tagger, SENTENCES)
+    assert len(history.losses) == 8 * 6 and len(history.epoch_seconds) == 8
+    assert history.losses[-1] < history.losses[0] / 4
+    assert after["f1"] > 0.9 > before["f1"]
+    assert after["token_accuracy"] == pytest.approx(1.0)
+
+
+def test_same_seed_gives_identical_losses():
+    runs = [
+        train_tagger(make_tagger("tiny-llama"), SENTENCES, epochs=1, lr=1e-3, batch_size=4, seed=7, progress=False).losses
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+    other = train_tagger(make_tagger("tiny-llama"), SENTENCES, epochs=1, lr=1e-3, batch_size=4, seed=8, progress=False)
+    assert other.losses != runs[0]
+
+
+def test_saved_tagger_reloads_with_identical_logits(tiny_model, tmp_path):
+    tagger = Tagger(tiny_model, CONLL_TAGS, aggregation="average")
+    train_tagger(tagger, SENTENCES[:8], epochs=1, lr=1e-2, batch_size=4, progress=False)
+    tagger.save(tmp_path / "tagger")
+    again = Tagger.load(tmp_path / "tagger")
+    batch = tagger.encode(SENTENCES[:4])
+    with torch.no_grad():
+        assert torch.equal(tagger.eval()(batch), again(batch))
+    assert again.aggregation == "average" and again.labels == CONLL_TAGS
+
+
+def test_masked_unit_stays_zero_through_training_and_evaluation():
+    tagger = make_tagger("tiny-gpt2")
+    unit = 5
+
+    def zero_unit(activation, hook):
+        activation[..., unit] = 0.0
+        return activation
+
+    tagger.model.add_perma_hook("blocks.1.mlp.hook_post", zero_unit)
+    seen = []
+    tagger.model.blocks[1].mlp.out.original_component.register_forward_pre_hook(
+        lambda module, args: seen.append(args[0][..., unit].detach().clone())
+    )
+    train_tagger(tagger, SENTENCES, epochs=1, batch_size=4, progress=False)
+    evaluate_tagger(tagger, SENTENCES, batch_size=8)
+    assert len(seen) == 6 + 3
+    assert all(torch.all(batch == 0) for batch in seen)
+
+
+def test_words_past_the_context_are_predicted_o():
+    tagger = make_tagger()
+    long = Sentence(["Oslo"] * 600, ["B-LOC"] * 600)
+    with pytest.warns(UserWarning, match="longer than 512 tokens"):
+        predicted = tagger.predict([long])[0]
+    assert len(predicted) == 600 and set(predicted[510:]) == {"O"}
+
+
+def test_tags_outside_the_labels_are_refused():
+    tagger = Tagger(load_model("tiny-bert"), ["O", "B-LOC", "I-LOC"])
+    with pytest.raises(LensRelearnError, match="not among the tagger's labels"):
+        train_tagger(tagger, SENTENCES, epochs=1, progress=False)
+
+
+def test_bad_configuration_is_refused():
+    with pytest.raises(LensRelearnError, match="Unknown aggregation"):
+        Tagger(load_model("tiny-bert"), CONLL_TAGS, aggregation="max")
+    with pytest.raises(LensRelearnError, match="No training sentences"):
+        train_tagger(make_tagger(), [], progress=False)
