@@ -13,7 +13,14 @@ from lens_relearn.data import (
     write_conll,
 )
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models import NeuronSite, known_specs, load_model, neuron_site, neuron_sites
+from lens_relearn.models import (
+    Neuron,
+    NeuronSite,
+    known_specs,
+    load_model,
+    neuron_site,
+    neuron_sites,
+)
 from lens_relearn.tagger import Tagger, TrainHistory, entity_scores, evaluate_tagger, train_tagger
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "EncodedBatch",
     "LensRelearnError",
     "NerData",
+    "Neuron",
     "NeuronSite",
     "Sentence",
     "Tagger",

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, NamedTuple
 
 import torch
 import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (attaches boot_transformers)
@@ -264,6 +264,13 @@ def load_model(
     bridge.eval()
     bridge.model_spec = str(spec)
     return bridge
+
+
+class Neuron(NamedTuple):
+    """One unit at a neuron site: its layer and its index within the layer."""
+
+    layer: int
+    index: int
 
 
 @dataclass(frozen=True)
