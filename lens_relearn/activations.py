@@ -1,0 +1,319 @@
+"""Streaming activation statistics at a neuron site, and each neuron's top tokens.
+
+The corpus goes through the model in batches with hooks at the site; each batch's token
+activations are pooled into words (the alignment's ``first``/``last``/``average``) and folded
+into running sums, so memory is O(neurons x classes) whatever the corpus size: never a
+tokens x neurons matrix, never ``run_with_cache`` over the corpus. Any pruning hooks on the
+model act first, so the statistics see the pruned model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import safetensors.torch
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+from transformer_lens.model_bridge import TransformerBridge
+
+from lens_relearn.alignment import Aggregation, EncodedBatch, encode, pool_words
+from lens_relearn.data import Sentence, entity_class
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.models import Neuron, neuron_site
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    """Per-neuron, per-class activation sums over a corpus, at one site.
+
+    Attributes:
+        site: ``"mlp"`` or ``"resid"``.
+        aggregation: How sub-token activations were pooled into words.
+        classes: The label classes (``O``, ``PER``, ``LOC``, ... or token/label file labels).
+        count: Words of each class.
+        total: Sum of activations, per class and neuron.
+        total_sq: Sum of squared activations, per class and neuron.
+    """
+
+    site: str
+    aggregation: str
+    classes: tuple[str, ...]
+    count: Int[Tensor, " classes"]
+    total: Float[Tensor, "classes layers units"]
+    total_sq: Float[Tensor, "classes layers units"]
+
+    @property
+    def n_layers(self) -> int:
+        """Layers at the site."""
+        return self.total.shape[1]
+
+    @property
+    def units(self) -> int:
+        """Neurons a layer."""
+        return self.total.shape[2]
+
+    def class_means(self) -> Float[Tensor, "classes layers units"]:
+        """Mean activation of each neuron over the words of each class (NaN for an absent class)."""
+        return self.total / self.count.view(-1, 1, 1).to(self.total.dtype)
+
+    def mean(self) -> Float[Tensor, "layers units"]:
+        """Mean activation of each neuron over all words."""
+        return self.total.sum(0) / self.count.sum()
+
+    def std(self) -> Float[Tensor, "layers units"]:
+        """Standard deviation of each neuron's activation over all words."""
+        n = self.count.sum()
+        variance = self.total_sq.sum(0) / n - self.mean() ** 2
+        return variance.clamp(min=0).sqrt()
+
+    def save(self, path: str | Path) -> None:
+        """Write the statistics to one safetensors file (atomically)."""
+        path = Path(path)
+        staging = path.with_name(f".{path.name}.partial")
+        safetensors.torch.save_file(
+            {"count": self.count, "total": self.total, "total_sq": self.total_sq},
+            str(staging),
+            metadata={"site": self.site, "aggregation": self.aggregation, "classes": "\t".join(self.classes)},
+        )
+        staging.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ActivationStats:
+        """Read statistics written by ``save``."""
+        with safetensors.safe_open(str(path), "pt") as file:
+            meta = file.metadata()
+            tensors = {name: file.get_tensor(name) for name in file.keys()}
+        return cls(meta["site"], meta["aggregation"], tuple(meta["classes"].split("\t")), **tensors)
+
+
+def _batches(sentences: Sequence[Sentence], batch_size: int) -> list[list[int]]:
+    """Indices of sentences in batches of similar length, to spend little compute on padding."""
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _stream(
+    model: TransformerBridge,
+    sentences: Sequence[Sentence],
+    site: str,
+    aggregation: Aggregation,
+    batch_size: int,
+    description: str,
+    progress: bool,
+):
+    """Run the corpus through the model; yield ``(batch, indices, words)`` for every batch.
+
+    ``words`` holds the pooled word activations of the batch, one ``[words, units]`` tensor a
+    layer, in the batch's word order.
+    """
+    if not sentences:
+        raise LensRelearnError("The corpus is empty: there is nothing to collect statistics on.")
+    names = neuron_site(model, site).hook_names
+    device = next(model.parameters()).device
+    max_length = min(int(model.cfg.n_ctx), 512)
+    was_training = model.training
+    model.eval()
+    try:
+        with tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress) as bar:
+            for indices in _batches(sentences, batch_size):
+                chunk = [sentences[i] for i in indices]
+                batch = encode(model.tokenizer, chunk, max_length=max_length).to(device)
+                words: list[Tensor | None] = [None] * len(names)
+
+                def pooler(layer: int):
+                    def pool(activation: Tensor, hook) -> None:
+                        words[layer] = pool_words(activation, batch.token_word, batch.n_words, aggregation)
+
+                    return pool
+
+                hooks = [(name, pooler(layer)) for layer, name in enumerate(names)]
+                with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+                    model.original_model.base_model(
+                        input_ids=batch.input_ids, attention_mask=batch.attention_mask
+                    )
+                yield batch, indices, words
+                bar.update(len(indices))
+    finally:
+        model.train(was_training)
+
+
+def collect_stats(
+    model: TransformerBridge,
+    sentences: Sequence[Sentence],
+    *,
+    site: str = "mlp",
+    aggregation: Aggregation = "first",
+    batch_size: int = 32,
+    progress: bool = True,
+) -> ActivationStats:
+    """Stream a labelled corpus through the model and sum each neuron's activations per class.
+
+    A word's class is its entity type (``B-LOC`` and ``I-LOC`` are ``LOC``) or, for labels
+    without an IOB prefix, the label itself.
+
+    Args:
+        model: A bridge from ``load_model`` (pruning hooks on it act first).
+        sentences: The concept corpus.
+        site: ``"mlp"`` or ``"resid"``.
+        aggregation: How sub-token activations make a word's activation.
+        batch_size: Sentences a forward pass.
+        progress: Show a progress bar.
+
+    Returns:
+        The per-class counts, sums and sums of squares.
+
+    Example:
+        >>> from lens_relearn import load_model, Sentence
+        >>> stats = collect_stats(load_model("tiny-bert"), [Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])], progress=False)
+        >>> stats.classes, stats.count.tolist(), tuple(stats.total.shape)
+        (('O', 'LOC'), [2, 1], (2, 2, 256))
+    """
+    classes = tuple(dict.fromkeys(entity_class(t) for s in sentences for t in s.tags))
+    class_index = {c: i for i, c in enumerate(classes)}
+    site_info = neuron_site(model, site)
+    shape = (len(classes), site_info.n_layers, site_info.units)
+    total = torch.zeros(shape, dtype=torch.float64)
+    total_sq = torch.zeros(shape, dtype=torch.float64)
+    count = torch.zeros(len(classes), dtype=torch.long)
+    for batch, _, layers in _stream(model, sentences, site, aggregation, batch_size, "statistics", progress):
+        word_class = torch.tensor([class_index[entity_class(t)] for t in batch.tags])
+        one_hot = torch.nn.functional.one_hot(word_class, len(classes)).T.to(layers[0].dtype)
+        one_hot = one_hot.to(layers[0].device)
+        stacked = torch.stack(layers, 1)  # words layers units
+        total += torch.einsum("cw,wlu->clu", one_hot, stacked).double().cpu()
+        total_sq += torch.einsum("cw,wlu->clu", one_hot, stacked.square()).double().cpu()
+        count += torch.bincount(word_class, minlength=len(classes))
+    return ActivationStats(site, aggregation, classes, count, total, total_sq)
+
+
+@dataclass(frozen=True)
+class TopTokens:
+    """The word types and sentences that most activate some neurons.
+
+    Attributes:
+        neurons: The neurons described, in order.
+        tokens: For each neuron, its top word types with their normalised score (1.0 first).
+        examples: For each neuron, ``(sentence index, peak activation)`` where it fires hardest.
+    """
+
+    neurons: tuple[Neuron, ...]
+    tokens: tuple[tuple[tuple[str, float], ...], ...]
+    examples: tuple[tuple[tuple[int, float], ...], ...]
+
+    def of(self, neuron: tuple[int, int]) -> tuple[tuple[str, float], ...]:
+        """The top tokens of one neuron."""
+        return self.tokens[self.neurons.index(Neuron(*neuron))]
+
+
+def top_tokens(
+    model: TransformerBridge,
+    sentences: Sequence[Sentence],
+    stats: ActivationStats,
+    neurons: Sequence[tuple[int, int]],
+    *,
+    k: int = 10,
+    n_examples: int = 5,
+    max_types: int = 5000,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> TopTokens:
+    """Each neuron's top word types (NeuroX ``get_top_words``) and its strongest sentences.
+
+    A word type's score for a neuron is the mean, over the type's occurrences, of the absolute
+    z-score of the neuron's activation (mean and deviation over the whole corpus, from
+    ``stats``), divided by the best type's score; the ``k`` best types are kept. Only the
+    ``max_types`` most frequent types compete, which bounds memory to
+    ``max_types x len(neurons)`` whatever the corpus size.
+
+    Args:
+        model: The model ``stats`` was collected on (same site and aggregation).
+        sentences: The corpus ``stats`` was collected on.
+        stats: The statistics giving each neuron's corpus mean and deviation.
+        neurons: Which neurons to describe.
+        k: Top types kept a neuron.
+        n_examples: Sentences kept a neuron (by its peak activation in the sentence).
+        max_types: How many of the most frequent word types compete.
+        batch_size: Sentences a forward pass.
+        progress: Show a progress bar.
+    """
+    neurons = tuple(Neuron(*n) for n in neurons)
+    if not neurons:
+        raise LensRelearnError("No neurons given to describe.")
+    frequency = Counter(word for sentence in sentences for word in sentence.words)
+    types = [word for word, _ in frequency.most_common(max_types)]
+    type_index = {word: i for i, word in enumerate(types)}
+    layer_of = torch.tensor([n.layer for n in neurons])
+    unit_of = torch.tensor([n.index for n in neurons])
+    mean = stats.mean()[layer_of, unit_of].float()
+    std = stats.std()[layer_of, unit_of].float().clamp(min=1e-8)
+    type_sum = torch.zeros(len(types), len(neurons))
+    type_count = torch.zeros(len(types))
+    best_peak = torch.full((len(neurons), n_examples), -math.inf)
+    best_sentence = torch.full((len(neurons), n_examples), -1, dtype=torch.long)
+    stream = _stream(model, sentences, stats.site, stats.aggregation, batch_size, "top tokens", progress)
+    for batch, indices, layers in stream:
+        stacked = torch.stack(layers, 1).float().cpu()  # words layers units
+        values = stacked[:, layer_of, unit_of]  # words neurons
+        words = [w for i, kept in zip(indices, batch.words_kept) for w in sentences[i].words[:kept]]
+        rows = torch.tensor([type_index.get(w, -1) for w in words])
+        known = rows >= 0
+        type_sum.index_add_(0, rows[known], ((values[known] - mean) / std).abs())
+        type_count.index_add_(0, rows[known], torch.ones(int(known.sum())))
+        peaks = _sentence_peaks(values, batch)  # sentences neurons
+        ids = torch.tensor(indices)
+        candidates = torch.cat([best_peak, peaks.T], 1)
+        candidate_ids = torch.cat([best_sentence, ids.expand(len(neurons), -1)], 1)
+        best_peak, order = candidates.topk(min(n_examples, candidates.shape[1]), dim=1)
+        best_sentence = candidate_ids.gather(1, order)
+    scores = type_sum / type_count.clamp(min=1).unsqueeze(1)  # types neurons
+    top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
+    best = top_scores[0].clamp(min=1e-12)
+    tokens = tuple(
+        tuple((types[t], float(s / best[j])) for t, s in zip(top_types[:, j].tolist(), top_scores[:, j]))
+        for j in range(len(neurons))
+    )
+    examples = tuple(
+        tuple((int(i), float(p)) for i, p in zip(best_sentence[j], best_peak[j]) if i >= 0)
+        for j in range(len(neurons))
+    )
+    return TopTokens(neurons, tokens, examples)
+
+
+def _sentence_peaks(values: Float[Tensor, "words neurons"], batch: EncodedBatch) -> Float[Tensor, "sentences neurons"]:
+    """Each sentence's highest word activation per neuron (-inf for a sentence with no word)."""
+    sentence_of = torch.repeat_interleave(torch.arange(len(batch.words_kept)), torch.tensor(batch.words_kept))
+    peaks = torch.full((len(batch.words_kept), values.shape[1]), -math.inf)
+    return peaks.index_reduce_(0, sentence_of, values, "amax")
+
+
+def word_activations(
+    model: TransformerBridge,
+    sentences: Sequence[Sentence],
+    neurons: Sequence[tuple[int, int]],
+    *,
+    site: str = "mlp",
+    aggregation: Aggregation = "first",
+) -> list[Float[Tensor, "words neurons"]]:
+    """The word activations of a few neurons on a few sentences (for neuron views).
+
+    Example:
+        >>> from lens_relearn import load_model, Sentence
+        >>> acts = word_activations(load_model("tiny-gpt2"), [Sentence(["Hi", "Oslo"], ["O", "B-LOC"])], [(0, 1), (1, 2)])
+        >>> tuple(acts[0].shape)
+        (2, 2)
+    """
+    neurons = [Neuron(*n) for n in neurons]
+    layer_of = torch.tensor([n.layer for n in neurons])
+    unit_of = torch.tensor([n.index for n in neurons])
+    per_sentence: list[Tensor] = [torch.empty(0)] * len(sentences)
+    for batch, indices, layers in _stream(model, sentences, site, aggregation, 64, "activations", False):
+        values = torch.stack(layers, 1).float().cpu()[:, layer_of, unit_of]
+        for index, sentence_values in zip(indices, values.split(batch.words_kept)):
+            per_sentence[index] = sentence_values
+    return per_sentence

@@ -1,0 +1,175 @@
+"""Ranking neurons by how much they carry a concept, and the paper's normalised saliency.
+
+``probeless`` is Antverg & Belinkov's probe-free score as NeuroX computes it
+(``probeless.get_neuron_ordering_for_tag``): with mu_c a neuron's mean activation over the
+words of class c, score = sum over classes c other than the concept of |mu_concept - mu_c|.
+``binary`` compares the concept with all other words pooled: |mu_concept - mu_rest|.
+Neurons are ranked by score, descending, globally across layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from lens_relearn.activations import ActivationStats
+from lens_relearn.data import Concept
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.models import Neuron
+
+Method = Literal["probeless", "binary"]
+METHODS: tuple[Method, ...] = ("probeless", "binary")
+BUCKET = 100  # the paper's rank bucket: the top 100 neurons share saliency 1.0
+
+
+def normalised_saliency(n: int) -> Float[Tensor, " n"]:
+    """The paper's normalised saliency of ranking positions 0 .. n-1.
+
+    ``rank = idx // 100 + 1``, ``min_rank = n / 100``,
+    ``saliency = |(rank - min_rank) / (1 - min_rank)|``: 1.0 for the top 100, near 0 last.
+
+    Example:
+        >>> s = normalised_saliency(5376)
+        >>> float(s[0]), float(s[99]), round(float(s[-1]), 4)
+        (1.0, 1.0, 0.0045)
+    """
+    rank = torch.arange(n, dtype=torch.float64) // BUCKET + 1
+    min_rank = n / BUCKET
+    return ((rank - min_rank) / (1 - min_rank)).abs()
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Neurons of one site ordered by their score for a concept, best first.
+
+    Attributes:
+        concept: The concept's class name.
+        method: ``probeless`` or ``binary``.
+        site: The neuron site.
+        scores: The raw score of every neuron, by layer and unit.
+    """
+
+    concept: str
+    method: str
+    site: str
+    scores: Float[Tensor, "layers units"]
+
+    @property
+    def order(self) -> Tensor:
+        """Flat neuron indices (``layer * units + unit``), best first; ties keep index order."""
+        return torch.argsort(-self.scores.flatten(), stable=True)
+
+    @property
+    def n_neurons(self) -> int:
+        """Neurons ranked."""
+        return self.scores.numel()
+
+    def neurons(self) -> list[Neuron]:
+        """All neurons, best first."""
+        units = self.scores.shape[1]
+        return [Neuron(i // units, i % units) for i in self.order.tolist()]
+
+    def top(self, k: int) -> list[Neuron]:
+        """The ``k`` best neurons."""
+        if not 0 <= k <= self.n_neurons:
+            raise LensRelearnError(
+                f"k={k} is out of range: the site {self.site!r} has {self.n_neurons} neurons."
+            )
+        return self.neurons()[:k]
+
+    def top_fraction(self, fraction: float) -> list[Neuron]:
+        """The best ``fraction`` of all neurons (rounded to the nearest count)."""
+        if not 0 <= fraction <= 1:
+            raise LensRelearnError(f"A fraction of neurons must lie in [0, 1], got {fraction}.")
+        return self.top(round(fraction * self.n_neurons))
+
+    def counts_per_layer(self, neurons: Sequence[tuple[int, int]]) -> list[int]:
+        """How many of some neurons lie in each layer."""
+        counts = [0] * self.scores.shape[0]
+        for layer, _ in neurons:
+            counts[layer] += 1
+        return counts
+
+    def positions(self) -> Float[Tensor, "layers units"]:
+        """Each neuron's 0-based position in the ranking."""
+        positions = torch.empty(self.n_neurons, dtype=torch.long)
+        positions[self.order] = torch.arange(self.n_neurons)
+        return positions.view_as(self.scores)
+
+    def saliency(self) -> Float[Tensor, "layers units"]:
+        """The paper's normalised saliency of every neuron (see ``normalised_saliency``)."""
+        return normalised_saliency(self.n_neurons)[self.positions()]
+
+    def layer_saliency(self, exclude: Sequence[tuple[int, int]] = ()) -> list[dict]:
+        """Mean normalised saliency per layer with a 95% confidence interval (normal approximation).
+
+        Args:
+            exclude: Neurons to leave out (e.g. pruned ones, to look at the survivors).
+
+        Returns:
+            One dict a layer: ``layer``, ``mean``, ``low``, ``high``, ``n``.
+        """
+        saliency = self.saliency()
+        keep = torch.ones_like(saliency, dtype=torch.bool)
+        for layer, index in exclude:
+            keep[layer, index] = False
+        rows = []
+        for layer in range(saliency.shape[0]):
+            values = saliency[layer][keep[layer]]
+            n = values.numel()
+            mean = float(values.mean()) if n else math.nan
+            half = 1.96 * float(values.std()) / math.sqrt(n) if n > 1 else math.nan
+            rows.append({"layer": layer, "mean": mean, "low": mean - half, "high": mean + half, "n": n})
+        return rows
+
+
+def rank_neurons(stats: ActivationStats, concept: str | Concept, *, method: Method = "probeless") -> Ranking:
+    """Rank a site's neurons by how much they carry a concept.
+
+    Args:
+        stats: Activation statistics from ``collect_stats``.
+        concept: The concept's class name (``"LOC"``) or a ``Concept``.
+        method: ``probeless`` (sum over other classes of |mu_concept - mu_c|) or ``binary``
+            (|mu_concept - mu_rest|).
+
+    Returns:
+        The ranking, with every neuron's raw score.
+
+    Raises:
+        LensRelearnError: The concept has no word in the corpus (the message lists the classes
+            present), no other class has any word, or the method is unknown.
+
+    Example:
+        >>> import torch
+        >>> from lens_relearn.activations import ActivationStats
+        >>> total = torch.tensor([[[0.0, 5.0]], [[1.0, 1.0]]], dtype=torch.float64)  # O, LOC
+        >>> stats = ActivationStats("mlp", "first", ("O", "LOC"), torch.tensor([1, 1]), total, total ** 2)
+        >>> rank_neurons(stats, "LOC").top(2)
+        [Neuron(layer=0, index=1), Neuron(layer=0, index=0)]
+    """
+    if method not in METHODS:
+        raise LensRelearnError(f"Unknown ranking method {method!r}; choose one of {', '.join(METHODS)}.")
+    name = concept.name if isinstance(concept, Concept) else concept
+    present = [c for c, n in zip(stats.classes, stats.count.tolist()) if n > 0]
+    if name not in present:
+        raise LensRelearnError(
+            f"The concept {name!r} has no word in the corpus; the classes present are "
+            f"{', '.join(present) or 'none'}."
+        )
+    if len(present) < 2:
+        raise LensRelearnError(f"Ranking needs words of a class other than {name!r} in the corpus.")
+    concept_row = stats.classes.index(name)
+    others = [i for i, c in enumerate(stats.classes) if c != name and stats.count[i] > 0]
+    means = stats.class_means()
+    if method == "probeless":
+        scores = (means[concept_row] - means[others]).abs().sum(0)
+    else:
+        rest = stats.total[others].sum(0) / stats.count[others].sum()
+        scores = (means[concept_row] - rest).abs()
+    return Ranking(name, method, stats.site, scores.float())
