@@ -289,7 +289,7 @@ def _sentence_peaks(values: Float[Tensor, "words neurons"], batch: EncodedBatch)
     """Each sentence's highest word activation per neuron (-inf for a sentence with no word)."""
     sentence_of = torch.repeat_interleave(torch.arange(len(batch.words_kept)), torch.tensor(batch.words_kept))
     peaks = torch.full((len(batch.words_kept), values.shape[1]), -math.inf)
-    return peaks.index_reduce_(0, sentence_of, values, "amax")
+    return peaks.scatter_reduce_(0, sentence_of.unsqueeze(1).expand_as(values), values, "amax")
 
 
 def word_activations(
