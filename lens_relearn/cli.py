@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
+import typing
+from pathlib import Path
 
 from lens_relearn.errors import LensRelearnError
 
@@ -47,6 +50,56 @@ def _finetune(args: argparse.Namespace) -> None:
         print(f"saved to {tagger.save(args.out)}")
 
 
+def _run(args: argparse.Namespace) -> None:
+    from lens_relearn.experiment import ExperimentConfig, preset, run_experiment
+
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)
+               if getattr(args, f.name) is not None}
+    for name in ("arms", "seeds"):
+        if name in changes:
+            changes[name] = tuple(changes[name])
+    config = preset(args.preset, **changes)
+    out = Path(args.out)
+    summary = run_experiment(config, out, progress=not args.quiet)
+    f1, concept = summary["f1"], summary["concept_f1"]
+    print(f"{config.model}: {summary['pruned']['count']} of {summary['pruned']['of']} "
+          f"{config.site} neurons pruned ({summary['pruned']['arm']} arm), {summary['seconds'] / 60:.1f} min")
+    print(f"{'stage':<8} {'F1':>6} {summary['concept'] + ' F1':>8}")
+    stages = ["base", "pruned"] + [f"round{r}" for r in range(1, config.rounds + 1)]
+    values = [f1["base"], f1["pruned"], *f1["rounds"]]
+    concept_values = [concept["base"], concept["pruned"], *concept["rounds"]]
+    for stage, overall, own in zip(stages, values, concept_values):
+        print(f"{stage:<8} {overall:6.3f} {own:8.3f}")
+    if "random_baseline" in summary:
+        rounds = summary["random_baseline"]["concept_f1"]["rounds"]
+        print(f"random baseline {summary['concept']} F1: pruned "
+              f"{summary['random_baseline']['concept_f1']['pruned']:.3f}, last round {rounds[-1]:.3f}")
+    print(f"results: {out.resolve()}")
+    report = out / "report.html"
+    if report.is_file():
+        print(f"report:  {report.resolve()}")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag a config field; unset flags keep the preset's value."""
+    from lens_relearn.experiment import ExperimentConfig
+
+    hints = typing.get_type_hints(ExperimentConfig)
+    for f in dataclasses.fields(ExperimentConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        default = f.default
+        text = f"{f.metadata['help']} (config default: {default})"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif typing.get_origin(kind) is tuple:
+            item = typing.get_args(kind)[0]
+            parser.add_argument(flag, nargs="+", type=item, default=None, help=text)
+        else:
+            base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
+            parser.add_argument(flag, type=base, default=None, help=text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lens-relearn``."""
     parser = argparse.ArgumentParser(
@@ -78,6 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--seed", type=int, default=0, help="seeds data, head and batch order")
     finetune.add_argument("--out", help="folder to save the tagger in")
     finetune.set_defaults(handler=_finetune)
+
+    run = commands.add_parser(
+        "run",
+        help="run the relearning study (prune concept neurons, retrain, measure)",
+        description="Fine-tune a tagger, rank the neurons that carry the concept, prune them "
+        "(and, as a baseline, as many random neurons), retrain in rounds, and describe every "
+        "stage. A preset sets the defaults; every config field is a flag. Running the same "
+        "command on a folder with an interrupted run resumes it.",
+    )
+    run.add_argument("--preset", default="default", choices=("quick", "default", "paper"),
+                     help="quick: MiniLM on a small corpus, about 3 min on 2 cores; default: the "
+                     "calibrated MiniLM study; paper: Lo et al.'s protocol (resid site, half the "
+                     "neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)")
+    run.add_argument("--out", required=True, help="folder for the results")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(run)
+    run.set_defaults(handler=_run)
     return parser
 
 

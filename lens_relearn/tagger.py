@@ -148,6 +148,17 @@ class Tagger(nn.Module):
         staging.replace(folder / CONFIG_FILE)
         return folder
 
+    def load_weights(self, folder: str | Path) -> None:
+        """Fill this tagger with the weights of a tagger saved by ``save`` (same model spec)."""
+        path = Path(folder) / WEIGHTS_FILE
+        weights = safetensors.torch.load_file(str(path), device=str(self.device))
+        parameters = dict(self.named_parameters())
+        if weights.keys() != parameters.keys():
+            raise LensRelearnError(f"{path} does not match this tagger's model.")
+        with torch.no_grad():
+            for name, parameter in parameters.items():
+                parameter.copy_(weights[name])
+
     @classmethod
     def load(cls, folder: str | Path, *, device: str | torch.device = "cpu") -> Tagger:
         """Load a tagger saved by ``save``: its model is rebuilt from the spec, then filled."""
@@ -159,13 +170,7 @@ class Tagger(nn.Module):
         config = json.loads((folder / CONFIG_FILE).read_text())
         tagger = cls(load_model(config["model_spec"], device=device), config["labels"],
                      aggregation=config["aggregation"], dropout=config["dropout"])
-        weights = safetensors.torch.load_file(str(folder / WEIGHTS_FILE), device=str(device))
-        parameters = dict(tagger.named_parameters())
-        if weights.keys() != parameters.keys():
-            raise LensRelearnError(f"{folder / WEIGHTS_FILE} does not match its model spec.")
-        with torch.no_grad():
-            for name, parameter in parameters.items():
-                parameter.copy_(weights[name])
+        tagger.load_weights(folder)
         return tagger.eval()
 
 
@@ -196,6 +201,64 @@ def length_grouped_batches(
     return [[sentences[i] for i in batch] for batch in batches]
 
 
+class Schedule:
+    """AdamW with linear warm-up and decay over a fixed number of steps.
+
+    One schedule may span several ``train_tagger`` calls (e.g. retraining rounds that continue
+    one schedule); ``state_dict``/``load_state_dict`` carry it across an interruption.
+
+    Args:
+        tagger: The tagger whose parameters are optimised.
+        steps: Steps of the whole schedule.
+        lr: Peak learning rate.
+        warmup_fraction: Share of the steps over which the rate climbs linearly to ``lr``.
+        weight_decay: AdamW weight decay (not applied to biases and norms).
+    """
+
+    def __init__(
+        self, tagger: Tagger, *, steps: int, lr: float, warmup_fraction: float = 0.0,
+        weight_decay: float = 0.01,
+    ) -> None:
+        if steps < 1 or lr <= 0 or not 0 <= warmup_fraction < 1:
+            raise LensRelearnError(
+                f"Need steps >= 1, lr > 0 and 0 <= warmup_fraction < 1; got {steps}, {lr}, {warmup_fraction}."
+            )
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in tagger.parameters() if p.ndim >= 2], "weight_decay": weight_decay},
+                {"params": [p for p in tagger.parameters() if p.ndim < 2], "weight_decay": 0.0},
+            ],
+            lr=lr,
+        )
+        warmup = int(warmup_fraction * steps)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, (steps - step) / max(1, steps - warmup))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    def step(self) -> None:
+        """Update the parameters from their gradients and advance the learning rate."""
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        """The optimizer's moments and the schedule's position."""
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume from ``state_dict()``."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def steps_per_epoch(n_sentences: int, batch_size: int) -> int:
+    """Optimizer steps in one pass over ``n_sentences``."""
+    return math.ceil(n_sentences / batch_size)
+
+
 def train_tagger(
     tagger: Tagger,
     sentences: Sequence[Sentence],
@@ -207,6 +270,7 @@ def train_tagger(
     warmup_fraction: float = 0.0,
     weight_decay: float = 0.01,
     max_grad_norm: float = 1.0,
+    schedule: Schedule | None = None,
     progress: bool = True,
 ) -> TrainHistory:
     """Fine-tune the whole model and the head with AdamW and a linear decay.
@@ -217,12 +281,13 @@ def train_tagger(
         tagger: The tagger to train, in place.
         sentences: Labelled training sentences.
         epochs: Passes over the sentences.
-        lr: Peak learning rate.
+        lr: Peak learning rate (of a new schedule).
         batch_size: Sentences a step.
         seed: Seeds batch order and dropout.
-        warmup_fraction: Share of the steps over which the rate climbs linearly to ``lr``.
-        weight_decay: AdamW weight decay (not applied to biases and norms).
+        warmup_fraction: Share of the steps over which the rate climbs to ``lr`` (new schedule).
+        weight_decay: AdamW weight decay, not applied to biases and norms (new schedule).
         max_grad_norm: Gradient clipping threshold.
+        schedule: Continue this schedule instead of starting one over these epochs.
         progress: Show a progress bar.
 
     Returns:
@@ -230,21 +295,12 @@ def train_tagger(
     """
     if not sentences:
         raise LensRelearnError("No training sentences.")
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise LensRelearnError(f"Need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}.")
-    steps = epochs * math.ceil(len(sentences) / batch_size)
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for p in tagger.parameters() if p.ndim >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in tagger.parameters() if p.ndim < 2], "weight_decay": 0.0},
-        ],
-        lr=lr,
-    )
-    warmup = int(warmup_fraction * steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: (step + 1) / warmup if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup)),
-    )
+    if epochs < 1 or batch_size < 1:
+        raise LensRelearnError(f"Need epochs >= 1 and batch_size >= 1; got {epochs}, {batch_size}.")
+    steps = epochs * steps_per_epoch(len(sentences), batch_size)
+    if schedule is None:
+        schedule = Schedule(tagger, steps=steps, lr=lr, warmup_fraction=warmup_fraction,
+                            weight_decay=weight_decay)
     history = TrainHistory()
     order = random.Random(seed)
     tagger.train()
@@ -254,10 +310,9 @@ def train_tagger(
             start = time.perf_counter()
             for chunk in length_grouped_batches(sentences, batch_size, order):
                 loss = tagger.loss(tagger.encode(chunk))
-                optimizer.zero_grad(set_to_none=True)
+                schedule.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(tagger.parameters(), max_grad_norm)
-                optimizer.step()
                 schedule.step()
                 history.losses.append(loss.item())
                 bar.update()

@@ -76,7 +76,7 @@ def test_streamed_statistics_equal_a_direct_computation():
     words, classes = [], []
     for sentence in sentences:  # one sentence at a time, through run_with_cache
         batch = encode(model.tokenizer, [sentence])
-        names = [f"blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(2)]
+        names = ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(2)]
         _, cache = model.run_with_cache(batch.input_ids, names_filter=lambda n: n in names)
         words.append(torch.stack([pool_words(cache[n], batch.token_word, batch.n_words, "average") for n in names], 1))
         classes += [entity_class(t) for t in sentence.tags]

@@ -1,0 +1,175 @@
+"""Reading a relearning study: token similarity, per-neuron and per-layer tables, primed neurons.
+
+Similarity (DESIGN.md decision 7): a neuron's top tokens at two stages are compared as the
+cosine between the mean embedding vectors of the two token lists. The default embedder is the
+base model's own input embedding matrix (a word is the mean of its sub-token embeddings), which
+works offline for any model; any ``Embedder`` (e.g. FastText vectors) can replace it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+import torch
+from jaxtyping import Float
+from torch import Tensor
+from transformer_lens.model_bridge import TransformerBridge
+
+from lens_relearn.activations import TopTokens
+from lens_relearn.alignment import is_byte_level
+from lens_relearn.ranking import Ranking
+
+Embedder = Callable[[Sequence[str]], Float[Tensor, "words dim"]]
+SALIENT = 0.5  # the paper's threshold on normalised saliency
+
+
+class InputEmbedder:
+    """Word vectors from a model's input embedding matrix (mean over a word's sub-tokens).
+
+    Example:
+        >>> from lens_relearn import load_model
+        >>> embed = InputEmbedder(load_model("tiny-bert"))
+        >>> tuple(embed(["Oslo", "Bergen"]).shape)
+        (2, 64)
+    """
+
+    def __init__(self, model: TransformerBridge) -> None:
+        self.tokenizer = model.tokenizer
+        self.matrix = model.original_model.get_input_embeddings().weight.detach().float().cpu().clone()
+        self.prefix = " " if is_byte_level(self.tokenizer) else ""
+        self.cache: dict[str, Tensor] = {}
+
+    def __call__(self, words: Sequence[str]) -> Float[Tensor, "words dim"]:
+        for word in words:
+            if word not in self.cache:
+                ids = self.tokenizer(self.prefix + word, add_special_tokens=False)["input_ids"]
+                self.cache[word] = self.matrix[ids].mean(0) if ids else torch.zeros(self.matrix.shape[1])
+        return torch.stack([self.cache[word] for word in words])
+
+
+def token_vector(embedder: Embedder, tokens: Sequence[tuple[str, float]] | Sequence[str]) -> Tensor:
+    """The mean embedding of a list of top tokens (``(word, score)`` pairs or words)."""
+    words = [t[0] if isinstance(t, tuple) else t for t in tokens]
+    return embedder(words).mean(0)
+
+
+def cosine(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine similarity along the last dimension (0 where a vector is zero)."""
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-8)
+
+
+def neuron_table(
+    ranking: Ranking,
+    described: TopTokens,
+    embedder: Embedder,
+    *,
+    base: TopTokens | None,
+    concept_vector: Tensor,
+    pruned: Sequence[tuple[int, int]] = (),
+) -> pd.DataFrame:
+    """One row a neuron: score, ranking position, saliency, top tokens and their similarities.
+
+    Args:
+        ranking: The stage's ranking.
+        described: The stage's top tokens (for every neuron of the ranking).
+        embedder: Word vectors for the similarities.
+        base: The base model's top tokens, for ``similarity_to_base`` (None at the base stage:
+            the column is then 1.0).
+        concept_vector: The mean vector of the concept's words, for ``concept_similarity``.
+        pruned: The pruned neurons, flagged in ``pruned``.
+    """
+    units = ranking.scores.shape[1]
+    vectors = torch.stack([token_vector(embedder, tokens) for tokens in described.tokens])
+    if base is None:
+        to_base = torch.ones(len(vectors))
+    else:
+        base_vectors = torch.stack([token_vector(embedder, tokens) for tokens in base.tokens])
+        to_base = cosine(vectors, base_vectors)
+    layers = [n.layer for n in described.neurons]
+    indices = [n.index for n in described.neurons]
+    flat = torch.tensor(layers) * units + torch.tensor(indices)
+    pruned_set = {tuple(n) for n in pruned}
+    return pd.DataFrame({
+        "layer": layers,
+        "index": indices,
+        "score": ranking.scores.flatten()[flat].tolist(),
+        "position": ranking.positions().flatten()[flat].tolist(),
+        "saliency": ranking.saliency().flatten()[flat].tolist(),
+        "pruned": [(l, i) in pruned_set for l, i in zip(layers, indices)],
+        "top_tokens": [" ".join(word for word, _ in tokens) for tokens in described.tokens],
+        "similarity_to_base": to_base.tolist(),
+        "concept_similarity": cosine(vectors, concept_vector.expand_as(vectors)).tolist(),
+    })
+
+
+def layer_table(ranking: Ranking, pruned: Sequence[tuple[int, int]] = ()) -> pd.DataFrame:
+    """Per layer: mean saliency with its 95% interval, and the share of salient survivors.
+
+    ``salient_share`` is the share of the layer's surviving (unpruned) neurons with saliency
+    above 0.5: the paper's redistribution table.
+    """
+    saliency = ranking.saliency()
+    survivors = torch.ones_like(saliency, dtype=torch.bool)
+    for layer, index in pruned:
+        survivors[layer, index] = False
+    rows = ranking.layer_saliency()
+    for row in rows:
+        alive = saliency[row["layer"]][survivors[row["layer"]]]
+        row["salient_share"] = float((alive > SALIENT).float().mean()) if alive.numel() else math.nan
+        row["survivors"] = int(alive.numel())
+    return pd.DataFrame(rows)
+
+
+def primed_neurons(base: pd.DataFrame, final: pd.DataFrame, *, top: int) -> pd.DataFrame:
+    """Neurons that carry the concept after retraining but did not before pruning.
+
+    A primed neuron is among the ``top`` of the final ranking, was not among the ``top`` of the
+    base ranking, and was not pruned. Each row shows what it encoded before (its base top tokens,
+    saliency and concept similarity) and after.
+
+    Args:
+        base: The base stage's ``neuron_table``.
+        final: The last round's ``neuron_table`` (same neurons).
+        top: How many best-ranked neurons count as carrying the concept.
+    """
+    merged = final.merge(base, on=["layer", "index"], suffixes=("", "_base"))
+    chosen = merged[(merged.position < top) & (merged.position_base >= top) & ~merged.pruned]
+    columns = {
+        "layer": "layer", "index": "index", "position_base": "position_before",
+        "position": "position_after", "saliency_base": "saliency_before",
+        "saliency": "saliency_after", "top_tokens_base": "top_tokens_before",
+        "top_tokens": "top_tokens_after", "concept_similarity_base": "concept_similarity_before",
+        "concept_similarity": "concept_similarity_after", "similarity_to_base": "similarity_to_base",
+    }
+    return chosen.sort_values("position")[list(columns)].rename(columns=columns).reset_index(drop=True)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties).
+
+    Example:
+        >>> spearman([1, 2, 3, 4], [10, 20, 30, 25])
+        0.8
+    """
+    def ranks(values: Sequence[float]) -> Tensor:
+        return torch.tensor(pd.Series(values).rank().to_numpy(), dtype=torch.float64)
+
+    a, b = ranks(x), ranks(y)
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(a.norm() * b.norm())
+    return round(float(a @ b) / denominator, 12) if denominator else math.nan
+
+
+def interval(values: Sequence[float]) -> dict:
+    """Mean of some values with a 95% interval (normal approximation; zero width for one value).
+
+    Example:
+        >>> interval([0.8, 0.9, 1.0])["mean"]
+        0.9
+    """
+    n = len(values)
+    mean = sum(values) / n
+    half = 1.96 * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else 0.0
+    return {"mean": round(mean, 12), "low": mean - half, "high": mean + half, "n": n}
