@@ -34,7 +34,7 @@ from lens_relearn.analysis import (
 )
 from lens_relearn.data import NerData, entity_class, find_concept, labels_of, load_ner
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models import Neuron, load_model, neuron_site
+from lens_relearn.models import Neuron, NeuronSite, load_model, neuron_site
 from lens_relearn.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.ranking import METHODS, Ranking, rank_neurons
 from lens_relearn.tagger import Schedule, Tagger, evaluate_tagger, steps_per_epoch, train_tagger
@@ -99,6 +99,13 @@ class ExperimentConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def load_data(self) -> NerData:
+        """The NER data this config names (the synthetic corpus at its sizes, seed 0)."""
+        if self.data == "synthetic":
+            return load_ner("synthetic", seed=0, n_train=self.n_train, n_validation=self.n_validation,
+                            n_test=self.n_test, n_novel=self.n_novel)
+        return load_ner(self.data)
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -148,7 +155,7 @@ class _Study:
         self.config = config
         self.out = out_dir
         self.progress = progress
-        self.data = _load_data(config)
+        self.data = config.load_data()
         self.concept = find_concept(config.concept, labels_of(self.data.validation))
         model = load_model(config.model)
         self.site = neuron_site(model, config.site)
@@ -242,10 +249,7 @@ class _Study:
         return neurons
 
     def _means(self, base: Path) -> torch.Tensor | None:
-        if self.config.prune_value != "mean":
-            return None
-        table = pd.read_parquet(base / "neurons.parquet").sort_values(["layer", "index"])
-        return torch.tensor(table["mean"].to_numpy()).view(self.site.n_layers, self.site.units)
+        return _unit_means(base, self.site) if self.config.prune_value == "mean" else None
 
     def _describe(self, tagger: Tagger, folder: Path, seed: int, arm: str, stage: str,
                   pruned: PrunedNeurons | None, start: float) -> None:
@@ -354,13 +358,6 @@ class _Study:
         return summary
 
 
-def _load_data(config: ExperimentConfig) -> NerData:
-    if config.data == "synthetic":
-        return load_ner("synthetic", seed=0, n_train=config.n_train, n_validation=config.n_validation,
-                        n_test=config.n_test, n_novel=config.n_novel)
-    return load_ner(config.data)
-
-
 def _prune_count(config: ExperimentConfig, n_neurons: int) -> int:
     count = config.prune_count if config.prune_count is not None else round(config.prune_fraction * n_neurons)
     if not 0 <= count <= n_neurons:
@@ -370,12 +367,50 @@ def _prune_count(config: ExperimentConfig, n_neurons: int) -> int:
     return count
 
 
+def _unit_means(base: Path, site: NeuronSite) -> torch.Tensor:
+    """Each neuron's mean activation on the concept corpus at the base stage."""
+    table = pd.read_parquet(base / "neurons.parquet").sort_values(["layer", "index"])
+    return torch.tensor(table["mean"].to_numpy()).view(site.n_layers, site.units)
+
+
 def _read_top_tokens(folder: Path) -> TopTokens:
     """The top tokens of a finished stage, read back from its neuron table."""
     table = pd.read_parquet(folder / "neurons.parquet").sort_values(["layer", "index"])
     neurons = tuple(Neuron(int(l), int(i)) for l, i in zip(table.layer, table["index"]))
     tokens = tuple(tuple((w, 1.0) for w in text.split()) for text in table.top_tokens)
     return TopTokens(neurons, tokens, tuple(() for _ in neurons))
+
+
+def load_stage(out_dir: str | Path, stage: str, *, seed: int = 0, arm: str = "concept") -> Tagger:
+    """The tagger of a finished stage, with its arm's pruning applied (mask hooks included).
+
+    Args:
+        out_dir: A study's folder.
+        stage: ``base``, ``pruned`` or ``round1`` ... ``roundR``.
+        seed: Which seed's run.
+        arm: ``concept``, ``random`` or ``none`` (ignored for ``base``).
+
+    Example:
+        >>> # tagger = load_stage("runs/default", "round3")
+        >>> # tagger.model.run_with_cache(...) then shows the pruned, retrained model's activations
+    """
+    out = Path(out_dir)
+    config = ExperimentConfig.from_json((out / "config.json").read_text())
+    tagger = Tagger.load(out / f"seed{seed}" / "base" / "tagger")
+    if stage == "base":
+        return tagger
+    folder = out / f"seed{seed}" / arm
+    if not (folder / stage / "stage.json").is_file():
+        raise LensRelearnError(f"{folder / stage} is not a finished stage of {out}.")
+    neurons = [Neuron(*n) for n in json.loads((folder / "pruned" / "pruned.json").read_text())]
+    means = None
+    if config.prune_value == "mean":
+        means = _unit_means(out / f"seed{seed}" / "base", neuron_site(tagger.model, config.site))
+    prune(tagger.model, neurons, site=config.site, mode=config.prune_mode, value=config.prune_value,
+          means=means, freeze=config.freeze)
+    if stage != "pruned":
+        tagger.load_weights(folder / stage / "tagger")
+    return tagger.eval()
 
 
 def _check(config: ExperimentConfig) -> None:
