@@ -113,7 +113,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rounds": 2, "lr": 1e-4, "batch_size": 16, "max_types": 1000,
         "prune_fraction": 0.2, "primed_top": 50,
     },
-    "default": {"prune_fraction": 0.2, "rounds": 3, "lr": 1e-4},
+    "default": {
+        "n_train": 2500, "n_validation": 500, "n_test": 500, "n_novel": 200, "base_epochs": 2,
+        "rounds": 3, "lr": 1e-4, "prune_fraction": 0.1,
+    },
     "paper": {
         "site": "resid", "prune_fraction": 0.5, "lr": 2e-5, "batch_size": 8, "rounds": 4,
         "round_epochs": 2, "restart_optimizer": True,
