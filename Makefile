@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,17 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 setup: $(VENV)/.installed
 
+# Headless Chromium opens the HTML report in the tests: Debian's package, installed as root.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "chromium is missing (apt-get install chromium): the report's browser tests will be skipped"; fi; }
+
 demo: $(VENV)/.installed
 	$(OFFLINE) $(VENV)/bin/lens-relearn sites minilm smollm2
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(OFFLINE) $(PY) -m pytest
 
 clean:

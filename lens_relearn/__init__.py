@@ -24,7 +24,19 @@ from lens_relearn.models import (
 )
 from lens_relearn.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.ranking import Ranking, rank_neurons
+from lens_relearn.report import write_report
 from lens_relearn.tagger import Tagger, TrainHistory, entity_scores, evaluate_tagger, train_tagger
+from lens_relearn.viz import (
+    View,
+    f1_table,
+    neuron_view,
+    neuron_views,
+    plot_f1,
+    plot_layer_saliency,
+    plot_redistribution,
+    plot_saliency_heatmap,
+    plot_similarity,
+)
 
 __all__ = [
     "ActivationStats",
@@ -41,16 +53,25 @@ __all__ = [
     "Tagger",
     "TopTokens",
     "TrainHistory",
+    "View",
     "collect_stats",
     "encode",
     "entity_scores",
     "evaluate_tagger",
+    "f1_table",
     "find_concept",
     "known_specs",
     "load_model",
     "load_ner",
     "neuron_site",
     "neuron_sites",
+    "neuron_view",
+    "neuron_views",
+    "plot_f1",
+    "plot_layer_saliency",
+    "plot_redistribution",
+    "plot_saliency_heatmap",
+    "plot_similarity",
     "pool_words",
     "prune",
     "random_neurons",
@@ -60,4 +81,5 @@ __all__ = [
     "top_tokens",
     "train_tagger",
     "write_conll",
+    "write_report",
 ]

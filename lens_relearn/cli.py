@@ -32,7 +32,8 @@ def _finetune(args: argparse.Namespace) -> None:
     from lens_relearn.models import load_model
     from lens_relearn.tagger import Tagger, evaluate_tagger, train_tagger
 
-    data = load_ner(args.data, seed=args.seed)
+    sizes = {"n_train": args.n_train} if args.n_train else {}
+    data = load_ner(args.data, seed=args.seed, **sizes)
     tagger = Tagger(load_model(args.model), CONLL_TAGS, aggregation=args.aggregation, seed=args.seed)
     start = time.perf_counter()
     train_tagger(tagger, data.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
@@ -80,6 +81,13 @@ def _run(args: argparse.Namespace) -> None:
         print(f"report:  {report.resolve()}")
 
 
+def _report(args: argparse.Namespace) -> None:
+    from lens_relearn.report import write_report
+
+    path = write_report(args.dir, seed=args.seed, case_studies=args.neurons)
+    print(f"report: {path.resolve()}")
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag a config field; unset flags keep the preset's value."""
     from lens_relearn.experiment import ExperimentConfig
@@ -123,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     finetune.add_argument("model", help="model spec, e.g. minilm")
     finetune.add_argument("--data", default="synthetic", help="NER source (default: synthetic)")
+    finetune.add_argument("--n-train", type=int, help="synthetic training sentences (default 6000)")
     finetune.add_argument("--epochs", type=int, default=3, help="passes over the training split")
     finetune.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (AdamW)")
     finetune.add_argument("--batch-size", type=int, default=16, help="sentences a step")
@@ -148,6 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_flags(run)
     run.set_defaults(handler=_run)
+
+    report = commands.add_parser(
+        "report",
+        help="write DIR/report.html for a finished study",
+        description="Write one self-contained HTML page for a finished study: F1 per stage and "
+        "arm, the plots, the primed neurons with their neuron views, and the config. It opens "
+        "offline; nothing is loaded from the network.",
+    )
+    report.add_argument("dir", help="the folder of a finished `lens-relearn run`")
+    report.add_argument("--seed", type=int, default=0, help="whose models the neuron views show")
+    report.add_argument("--neurons", type=int, default=3, help="primed neurons shown with a view")
+    report.set_defaults(handler=_report)
     return parser
 
 

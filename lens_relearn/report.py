@@ -1,0 +1,141 @@
+"""One self-contained HTML report of a finished relearning study.
+
+``write_report(out_dir)`` writes ``out_dir/report.html``: the study in one paragraph, F1 per
+stage and arm, the plots of ``viz`` (inline PNG), the primed neurons with their neuron views,
+and the config. The page carries the circuitsvis bundle once and loads nothing from outside
+itself, so it opens offline from ``file://``; everything taken from the data is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lens_relearn import viz
+from lens_relearn.experiment import ExperimentConfig
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """An HTML table; floats get three decimals, everything is escaped."""
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f'<td class="number">{value:.3f}</td>'
+        return f"<td>{html.escape(str(value))}</td>"
+
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(f"<tr>{''.join(cell(v) for v in row)}</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figure(figure: Figure, caption: str) -> str:
+    """A figure as an inline PNG with its caption."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    text = html.escape(caption)
+    return f'<figure><img alt="{text}" src="data:image/png;base64,{data}"><figcaption>{text}</figcaption></figure>'
+
+
+def _overview(summary: dict, config: ExperimentConfig) -> str:
+    pruned = summary["pruned"]
+    rho = summary["saliency_similarity_spearman"]
+    return (
+        f"<p>The {pruned['count']} of {pruned['of']} {html.escape(summary['site'])} neurons "
+        f"({pruned['count'] / pruned['of']:.0%}) that carry {html.escape(summary['concept'])} most "
+        f"({html.escape(summary['ranking'])} ranking) were pruned ({html.escape(pruned['mode'])}, "
+        f"set to {html.escape(pruned['value'])}) in the {html.escape(pruned['arm'])} arm, then the tagger "
+        f"was retrained for {config.rounds} round(s) of {config.round_epochs} epoch(s). Arms: "
+        f"{html.escape(', '.join(config.arms))}; seeds: {html.escape(', '.join(map(str, summary['seeds'])))}. "
+        f"{summary['primed_neurons']} primed neuron(s); Spearman correlation of saliency and top-token "
+        f"similarity to the base model after the last round: {rho['mean']:.2f}. "
+        f"Computed in {summary['seconds'] / 60:.1f} min.</p>"
+    )
+
+
+def _f1_tables(out: Path) -> str:
+    splits = pd.read_csv(out / "performance.csv").split.unique()
+    parts = []
+    for split in [s for s in ("test", "novel_test") if s in splits]:
+        table = viz.f1_table(out, split=split)
+        rows = [(arm, metric, *values) for (arm, metric), values in zip(table.index, table.to_numpy().tolist())]
+        parts.append(f"<h3>{html.escape(split)} split</h3>" + _table(["arm", "metric", *table.columns], rows))
+    return "".join(parts)
+
+
+def _primed(out: Path, seed: int, count: int, top: int) -> str:
+    primed = pd.read_csv(out / "primed.csv")
+    primed = primed[primed.seed == seed]
+    intro = (f"<p>Neurons among the top {top} of the last round's ranking that were neither among the "
+             f"top {top} at the base model nor pruned: the concept moved into them.</p>")
+    if primed.empty:
+        return intro + f"<p>No primed neurons for seed {seed}.</p>"
+    primed = primed.head(count)
+    intro += f"<p>The first {len(primed)} by final rank (seed {seed}):</p>"
+    rows = [
+        (f"L{r.layer}.{r['index']}", f"{r.position_before + 1} → {r.position_after + 1}",
+         r.saliency_before, r.saliency_after, r.concept_similarity_before, r.concept_similarity_after,
+         r.similarity_to_base, r.top_tokens_before, r.top_tokens_after)
+        for _, r in primed.iterrows()
+    ]
+    header = ["neuron", "rank: base → final", "saliency before", "saliency after",
+              "concept similarity before", "concept similarity after", "similarity to base",
+              "top tokens before", "top tokens after"]
+    views = viz.neuron_views(out, list(zip(primed.layer, primed["index"])), seed=seed)
+    return intro + _table(header, rows) + "".join(view.body for view in views)
+
+
+def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -> Path:
+    """Write ``report.html`` into a finished study's folder.
+
+    Args:
+        out_dir: The folder ``lens-relearn run`` (or ``run_experiment``) wrote.
+        seed: Whose models the neuron views and per-neuron plots show.
+        case_studies: How many primed neurons get a view (their stage models are loaded once).
+
+    Returns:
+        The report's path (written atomically).
+
+    Raises:
+        LensRelearnError: ``out_dir`` holds no finished study.
+    """
+    out = Path(out_dir)
+    captions = {
+        "f1": "F1 on the test split after pruning and after each retraining round, per arm.",
+        "layers": "Mean normalised concept saliency of each layer at each stage, with 95% intervals over "
+                  "the layer's neurons.",
+        "heatmap": "Saliency of every neuron at the base model and after the last round; pruned neurons grey.",
+        "similarity": "Top-token similarity to the base model against saliency after the last round, for "
+                      "the neurons that survived pruning.",
+        "redistribution": "Share of each layer's surviving neurons with saliency above 0.5, at the base model "
+                          "and after the last round.",
+    }
+    figures = [  # the first plot checks that out_dir holds a finished study
+        (viz.plot_f1(out), captions["f1"]),
+        (viz.plot_layer_saliency(out), captions["layers"]),
+        (viz.plot_saliency_heatmap(out, seed=seed), captions["heatmap"]),
+        (viz.plot_similarity(out, seed=seed), captions["similarity"]),
+        (viz.plot_redistribution(out), captions["redistribution"]),
+    ]
+    config = ExperimentConfig.from_json((out / "config.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    fields = json.loads(config.to_json())
+    title = f"Relearning {summary['concept']} in {summary['model']}"
+    body = (
+        f"<h1>{html.escape(title)}</h1>{_overview(summary, config)}"
+        f"<h2>F1 per stage</h2>{_f1_tables(out)}"
+        f"<h2>Figures</h2>{''.join(_figure(figure, caption) for figure, caption in figures)}"
+        f"<h2>Primed neurons</h2>{_primed(out, seed, case_studies, config.primed_top)}"
+        f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
+    )
+    path = out / "report.html"
+    staging = out / ".report.html.partial"
+    staging.write_text(viz.html_page(title, body), encoding="utf-8")
+    staging.replace(path)
+    return path

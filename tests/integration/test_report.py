@@ -1,0 +1,121 @@
+"""The HTML report and the notebooks on a real quick-preset MiniLM study, checked in Chromium.
+
+Chromium opens each page from ``file://`` with its proxy pointed at an unroutable address; a
+test fails on any page error, dialog or request other than the page's own file.
+"""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from lens_relearn.report import write_report
+
+NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
+RENDERED = "[...document.querySelectorAll('.circuitsvis')].every(e => e.querySelector('.colored-tokens span'))"
+READY = f"document.readyState === 'complete' && {RENDERED}"
+PROBES = {
+    "views": "document.querySelectorAll('.circuitsvis').length",
+    "rendered": "document.querySelectorAll('.circuitsvis .colored-tokens').length",
+    "images": "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length",
+    "scripts": "document.scripts.length",
+    "text": "document.body.innerText",
+    "view_text": "[...document.querySelectorAll('.circuitsvis')].map(e => e.textContent).join(' ')",
+}
+OUTSIDE = ("unpkg", "jsdelivr", "cdnjs", "googleapis", "//cdn.")
+
+
+class _Addresses(HTMLParser):
+    """Every address a page could load: src/href attributes, link elements, CSS url()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addresses: list[str] = []
+        self.in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_style = tag == "style"
+        self.addresses += [value or "" for name, value in attrs if name in ("src", "href", "srcset", "data")]
+        if tag in ("link", "iframe", "object", "embed", "base"):
+            self.addresses.append(f"<{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        if self.in_style:
+            self.addresses += re.findall(r"url\(([^)]*)\)|@import", data)
+
+
+def outside_addresses(page: str) -> list[str]:
+    """Addresses in an HTML page that point outside it (inline ``data:`` is inside)."""
+    parser = _Addresses()
+    parser.feed(page)
+    found = [a for a in parser.addresses if not a.startswith("data:")]
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+    return found + [name for name in OUTSIDE if name in text]
+
+
+@pytest.fixture(scope="session")
+def quick_report(quick_run) -> Path:
+    return write_report(quick_run)
+
+
+def test_report_renders_offline_in_chromium(quick_report, chromium, tmp_path_factory):
+    screenshot = tmp_path_factory.mktemp("screenshots") / "report.png"
+    page = chromium.load(quick_report, ready=READY, probes=PROBES, screenshot=screenshot)
+    assert page.errors == [] and page.dialogs == []
+    assert page.requests == [page.url], "the report asked for more than its own file"
+    values = page.values
+    assert values["views"] >= 3 * 3 and values["views"] % 3 == 0, "3 neurons x sentences x (base, round1, round2)"
+    assert values["rendered"] == values["views"]
+    assert values["images"] == 5
+    assert values["scripts"] == values["views"] + 1, "the circuitsvis bundle once, then one script a view"
+    for heading in ("F1 per stage", "Figures", "Primed neurons", "Config"):
+        assert heading in values["text"]
+    assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
+
+
+def test_report_holds_no_outside_address(quick_report):
+    page = quick_report.read_text()
+    assert outside_addresses(page) == []
+    assert page.count("var CircuitsVis=") == 1
+
+
+def test_tokens_from_the_data_show_as_text(payload_run, payloads, chromium):
+    report = write_report(payload_run, case_studies=1)
+    page_text = report.read_text()
+    for payload in payloads:
+        assert payload not in page_text
+    page = chromium.load(report, ready=READY, probes=PROBES)
+    assert page.dialogs == [], "a payload from the data ran"
+    assert page.errors == [] and page.requests == [page.url]
+    for payload in payloads:
+        assert payload in page.values["text"], "the tables and top tokens show it as text"
+        assert payload in page.values["view_text"], "the circuitsvis tokens show it as text"
+    assert page.values["scripts"] == page.values["views"] + 1
+
+
+def test_the_page_check_catches_a_script_that_runs(payloads, chromium, tmp_path):
+    page_path = tmp_path / "unsafe.html"
+    page_path.write_text(f"<!DOCTYPE html><html><body><p>{payloads[1]}</p></body></html>")
+    page = chromium.load(page_path, ready="document.readyState === 'complete'", probes={})
+    assert page.dialogs == ["2"]
+
+
+@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_neuron_case_study.ipynb"])
+def test_notebook_runs(name, quick_run, monkeypatch):
+    monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_RUN", str(quick_run))
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells), "commit notebooks with outputs stripped"
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    if name.startswith("01"):
+        assert len(images) == 5, "the five plots show inline"
+    else:
+        views = [h for h in html if "CircuitsVis.render(" in h]
+        assert len(views) == 1 and outside_addresses(views[0]) == []
