@@ -22,7 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.alignment import Aggregation, EncodedBatch, encode, pool_words
+from lens_relearn.alignment import Aggregation, EncodedBatch, WordPooler, encode
 from lens_relearn.data import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models import Neuron, neuron_site
@@ -93,9 +93,21 @@ class ActivationStats:
 
 
 def _batches(sentences: Sequence[Sentence], batch_size: int) -> list[list[int]]:
-    """Indices of sentences in batches of similar length, to spend little compute on padding."""
+    """Indices of sentences in batches of similar length, to spend little compute on padding.
+
+    A batch holds at most ``batch_size`` sentences and at most ``batch_size * 24`` word slots
+    (sentences x longest sentence), so the largest batch, and with it peak memory, does not
+    grow with the corpus.
+    """
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    budget = batch_size * 24
+    batches: list[list[int]] = [[]]
+    for index in order:
+        batch = batches[-1]
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * len(sentences[index]) > budget):
+            batches.append(batch := [])
+        batch.append(index)
+    return batches
 
 
 def _stream(
@@ -117,27 +129,28 @@ def _stream(
     names = neuron_site(model, site).hook_names
     device = next(model.parameters()).device
     max_length = min(int(model.cfg.n_ctx), 512)
+    current: dict = {}
+
+    def keeper(layer: int):
+        def keep(activation: Tensor, hook) -> None:
+            current["words"][layer] = current["pool"](activation)
+
+        return keep
+
     was_training = model.training
     model.eval()
     try:
-        with tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress) as bar:
+        with model.hooks(fwd_hooks=[(name, keeper(layer)) for layer, name in enumerate(names)]), tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress) as bar:
             for indices in _batches(sentences, batch_size):
                 chunk = [sentences[i] for i in indices]
                 batch = encode(model.tokenizer, chunk, max_length=max_length).to(device)
-                words: list[Tensor | None] = [None] * len(names)
-
-                def pooler(layer: int):
-                    def pool(activation: Tensor, hook) -> None:
-                        words[layer] = pool_words(activation, batch.token_word, batch.n_words, aggregation)
-
-                    return pool
-
-                hooks = [(name, pooler(layer)) for layer, name in enumerate(names)]
-                with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+                current["pool"] = WordPooler(batch.token_word, batch.n_words, aggregation)
+                current["words"] = [None] * len(names)
+                with torch.no_grad():
                     model.original_model.base_model(
                         input_ids=batch.input_ids, attention_mask=batch.attention_mask
                     )
-                yield batch, indices, words
+                yield batch, indices, current["words"]
                 bar.update(len(indices))
     finally:
         model.train(was_training)
@@ -185,9 +198,9 @@ def collect_stats(
         word_class = torch.tensor([class_index[entity_class(t)] for t in batch.tags])
         one_hot = torch.nn.functional.one_hot(word_class, len(classes)).T.to(layers[0].dtype)
         one_hot = one_hot.to(layers[0].device)
-        stacked = torch.stack(layers, 1)  # words layers units
-        total += torch.einsum("cw,wlu->clu", one_hot, stacked).double().cpu()
-        total_sq += torch.einsum("cw,wlu->clu", one_hot, stacked.square()).double().cpu()
+        for layer, words in enumerate(layers):
+            total[:, layer] += (one_hot @ words).double().cpu()
+            total_sq[:, layer] += (one_hot @ words.square()).double().cpu()
         count += torch.bincount(word_class, minlength=len(classes))
     return ActivationStats(site, aggregation, classes, count, total, total_sq)
 

@@ -186,6 +186,47 @@ def _whole_words(
     return kept
 
 
+class WordPooler:
+    """Pools token vectors into word vectors for one batch; build once, apply to many layers.
+
+    Args:
+        token_word: The token-to-word map of an ``EncodedBatch``.
+        n_words: The number of words in the batch.
+        aggregation: ``first`` or ``last`` sub-token of each word, or their ``average``.
+    """
+
+    def __init__(self, token_word: Int[Tensor, "batch pos"], n_words: int, aggregation: Aggregation) -> None:
+        if aggregation not in AGGREGATIONS:
+            raise LensRelearnError(
+                f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}."
+            )
+        flat_words = token_word.reshape(-1)
+        self.tokens = (flat_words >= 0).nonzero().squeeze(-1)  # flat positions of word tokens
+        self.words = flat_words[self.tokens]
+        self.n_words = n_words
+        self.aggregation = aggregation
+        if aggregation == "average":
+            counts = torch.bincount(self.words, minlength=n_words).clamp(min=1)
+            self.counts = counts.unsqueeze(-1)
+        else:
+            # Tokens follow word order, so a word's first (last) token is where the word index
+            # changes from (to) another value.
+            boundary = torch.ones_like(self.words, dtype=torch.bool)
+            if aggregation == "first":
+                boundary[1:] = self.words[1:] != self.words[:-1]
+            else:
+                boundary[:-1] = self.words[:-1] != self.words[1:]
+            self.tokens = self.tokens[boundary]
+
+    def __call__(self, hidden: Float[Tensor, "batch pos d"]) -> Float[Tensor, "words d"]:
+        """One row a word, in the batch's word order."""
+        vectors = hidden.reshape(-1, hidden.shape[-1]).index_select(0, self.tokens)
+        if self.aggregation != "average":
+            return vectors
+        sums = vectors.new_zeros(self.n_words, vectors.shape[-1]).index_add_(0, self.words, vectors)
+        return sums / self.counts.to(sums.dtype)
+
+
 def pool_words(
     hidden: Float[Tensor, "batch pos d"],
     token_word: Int[Tensor, "batch pos"],
@@ -209,24 +250,4 @@ def pool_words(
         >>> [pool_words(hidden, token_word, 2, how).flatten().tolist() for how in AGGREGATIONS]
         [[1.0, 3.0], [2.0, 3.0], [1.5, 3.0]]
     """
-    if aggregation not in AGGREGATIONS:
-        raise LensRelearnError(
-            f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}."
-        )
-    flat_words = token_word.reshape(-1)
-    valid = flat_words >= 0
-    words = flat_words[valid]
-    vectors = hidden.reshape(-1, hidden.shape[-1])[valid]
-    if aggregation == "average":
-        sums = vectors.new_zeros(n_words, vectors.shape[-1]).index_add(0, words, vectors)
-        counts = torch.bincount(words, minlength=n_words).clamp(min=1).unsqueeze(-1)
-        return sums / counts.to(sums.dtype)
-    # Token order within the flattened batch follows word order, so the first (last) token of
-    # each word is where the word index changes from (to) a different value.
-    if aggregation == "first":
-        boundary = torch.ones_like(words, dtype=torch.bool)
-        boundary[1:] = words[1:] != words[:-1]
-    else:
-        boundary = torch.ones_like(words, dtype=torch.bool)
-        boundary[:-1] = words[:-1] != words[1:]
-    return vectors[boundary]
+    return WordPooler(token_word.to(hidden.device), n_words, aggregation)(hidden)

@@ -109,8 +109,8 @@ class ExperimentConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "n_train": 500, "n_validation": 150, "n_test": 150, "n_novel": 50, "base_epochs": 2,
-        "rounds": 2, "lr": 1e-4, "batch_size": 16, "max_types": 1000,
+        "n_train": 400, "n_validation": 150, "n_test": 150, "n_novel": 50, "base_epochs": 2,
+        "rounds": 2, "lr": 1.5e-4, "batch_size": 16, "max_types": 1000,
         "prune_fraction": 0.2, "primed_top": 50,
     },
     "default": {
