@@ -27,7 +27,7 @@ browser:
 	  else echo "chromium is missing (apt-get install chromium): the report's browser tests will be skipped"; fi; }
 
 demo: $(VENV)/.installed
-	$(OFFLINE) $(VENV)/bin/lens-relearn sites minilm smollm2
+	$(OFFLINE) $(VENV)/bin/lens-relearn run --preset default --out runs/default
 
 test: $(VENV)/.installed browser
 	$(OFFLINE) $(PY) -m pytest

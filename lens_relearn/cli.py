@@ -76,9 +76,10 @@ def _run(args: argparse.Namespace) -> None:
         print(f"random baseline {summary['concept']} F1: pruned "
               f"{summary['random_baseline']['concept_f1']['pruned']:.3f}, last round {rounds[-1]:.3f}")
     print(f"results: {out.resolve()}")
-    report = out / "report.html"
-    if report.is_file():
-        print(f"report:  {report.resolve()}")
+    if not args.no_report:
+        from lens_relearn.report import write_report
+
+        print(f"report:  {write_report(out).resolve()}")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)")
     run.add_argument("--out", required=True, help="folder for the results")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_config_flags(run)
     run.set_defaults(handler=_run)
 
