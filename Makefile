@@ -24,7 +24,7 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
-	  else echo "chromium is missing (apt-get install chromium): the report's browser tests will be skipped"; fi; }
+	  else echo "chromium is missing (apt-get install chromium): the report's browser tests will fail"; fi; }
 
 demo: $(VENV)/.installed
 	$(OFFLINE) $(VENV)/bin/lens-relearn run --preset default --out runs/default

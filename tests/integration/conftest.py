@@ -210,7 +210,8 @@ def chromium() -> Chromium:
     """Headless Chromium (Debian's ``chromium``, which ``make test`` installs)."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if binary is None:
-        pytest.skip("no Chromium on PATH (on Debian: apt-get install chromium; make test does it as root)")
+        pytest.fail("no Chromium on PATH: the report's browser tests need it "
+                    "(on Debian: apt-get install chromium; `make test` does it as root)")
     return Chromium(binary)
 
 
