@@ -25,7 +25,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from lens_relearn.alignment import Aggregation, EncodedBatch, WordPooler, encode
 from lens_relearn.data import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models import Neuron, neuron_site
+from lens_relearn.models import Neuron, context_length, neuron_site
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _stream(
         raise LensRelearnError("The corpus is empty: there is nothing to collect statistics on.")
     names = neuron_site(model, site).hook_names
     device = next(model.parameters()).device
-    max_length = min(int(model.cfg.n_ctx), 512)
+    max_length = context_length(model)
     current: dict = {}
 
     def keeper(layer: int):

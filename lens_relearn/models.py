@@ -48,6 +48,9 @@ SITES: tuple[Site, ...] = ("mlp", "resid")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MASKED_LM_TYPES = ("bert", "distilbert")
 TINY_WIDTH = {"layers": 2, "d_model": 64, "heads": 4, "d_mlp": 256, "n_ctx": 512}
+EMBEDDED_SPECS = ("minilm", "smollm2")
+TINY_SPECS = ("tiny-gpt2", "tiny-bert", "tiny-distilbert", "tiny-llama")
+MAX_TOKENS = 512  # NER sentences are short: no batch needs a longer context
 
 
 def cache_dir() -> Path:
@@ -190,10 +193,6 @@ def _embedded(spec: str, dtype: torch.dtype) -> tuple[PreTrainedModel, PreTraine
     return model, _smollm2_tokenizer()
 
 
-EMBEDDED_SPECS = ("minilm", "smollm2")
-TINY_SPECS = ("tiny-gpt2", "tiny-bert", "tiny-distilbert", "tiny-llama")
-
-
 def known_specs() -> tuple[str, ...]:
     """The model specs that work offline.
 
@@ -318,6 +317,16 @@ def neuron_sites(model: TransformerBridge) -> dict[Site, NeuronSite]:
             model.cfg.d_model,
         ),
     }
+
+
+def context_length(model: TransformerBridge) -> int:
+    """Tokens a sentence may take: the model's context, at most ``MAX_TOKENS``.
+
+    Example:
+        >>> context_length(load_model("tiny-gpt2"))
+        512
+    """
+    return min(int(model.cfg.n_ctx), MAX_TOKENS)
 
 
 def neuron_site(model: TransformerBridge, site: str) -> NeuronSite:

@@ -27,6 +27,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from lens_relearn.alignment import AGGREGATIONS, Aggregation, EncodedBatch, encode, pool_words
 from lens_relearn.data import Sentence, entity_spans
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.models import context_length, load_model
 
 CONFIG_FILE = "tagger.json"
 WEIGHTS_FILE = "tagger.safetensors"
@@ -81,14 +82,9 @@ class Tagger(nn.Module):
         """Where the weights are."""
         return self.head.weight.device
 
-    @property
-    def max_length(self) -> int:
-        """The context length in tokens (at most 512: NER sentences are short)."""
-        return min(int(self.model.cfg.n_ctx), 512)
-
     def encode(self, sentences: Sequence[Sentence]) -> EncodedBatch:
         """Tokenise sentences for this tagger's model, on its device."""
-        return encode(self.model.tokenizer, sentences, max_length=self.max_length).to(self.device)
+        return encode(self.model.tokenizer, sentences, max_length=context_length(self.model)).to(self.device)
 
     def forward(self, batch: EncodedBatch) -> Float[Tensor, "words labels"]:
         """Label scores for every word kept in the batch."""
@@ -162,8 +158,6 @@ class Tagger(nn.Module):
     @classmethod
     def load(cls, folder: str | Path, *, device: str | torch.device = "cpu") -> Tagger:
         """Load a tagger saved by ``save``: its model is rebuilt from the spec, then filled."""
-        from lens_relearn.models import load_model
-
         folder = Path(folder)
         if not (folder / CONFIG_FILE).is_file():
             raise LensRelearnError(f"{folder} holds no saved tagger ({CONFIG_FILE} is missing).")
