@@ -25,6 +25,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from lens_relearn.alignment import Aggregation, EncodedBatch, WordPooler, encode
 from lens_relearn.data import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.files import replace_file
 from lens_relearn.models import Neuron, context_length, neuron_site
 
 
@@ -74,14 +75,9 @@ class ActivationStats:
 
     def save(self, path: str | Path) -> None:
         """Write the statistics to one safetensors file (atomically)."""
-        path = Path(path)
-        staging = path.with_name(f".{path.name}.partial")
-        safetensors.torch.save_file(
-            {"count": self.count, "total": self.total, "total_sq": self.total_sq},
-            str(staging),
-            metadata={"site": self.site, "aggregation": self.aggregation, "classes": "\t".join(self.classes)},
-        )
-        staging.replace(path)
+        tensors = {"count": self.count, "total": self.total, "total_sq": self.total_sq}
+        metadata = {"site": self.site, "aggregation": self.aggregation, "classes": "\t".join(self.classes)}
+        replace_file(path, lambda staging: safetensors.torch.save_file(tensors, str(staging), metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> ActivationStats:

@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> None:
     print(f"{config.model}: {summary['pruned']['count']} of {summary['pruned']['of']} "
           f"{config.site} neurons pruned ({summary['pruned']['arm']} arm), {summary['seconds'] / 60:.1f} min")
     print(f"{'stage':<8} {'F1':>6} {summary['concept'] + ' F1':>8}")
-    stages = ["base", "pruned"] + [f"round{r}" for r in range(1, config.rounds + 1)]
+    stages = config.stages()
     values = [f1["base"], f1["pruned"], *f1["rounds"]]
     concept_values = [concept["base"], concept["pruned"], *concept["rounds"]]
     for stage, overall, own in zip(stages, values, concept_values):

@@ -34,6 +34,7 @@ from lens_relearn.analysis import (
 )
 from lens_relearn.data import NerData, entity_class, find_concept, labels_of, load_ner
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.files import replace_file
 from lens_relearn.models import Neuron, NeuronSite, load_model, neuron_site
 from lens_relearn.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.ranking import METHODS, Ranking, rank_neurons
@@ -99,6 +100,15 @@ class ExperimentConfig:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
+    def stages(self) -> list[str]:
+        """The stages of an arm, in order: ``base``, ``pruned``, ``round1`` ... ``roundR``.
+
+        Example:
+            >>> ExperimentConfig(rounds=2).stages()
+            ['base', 'pruned', 'round1', 'round2']
+        """
+        return ["base", "pruned"] + [f"round{r}" for r in range(1, self.rounds + 1)]
+
     def load_data(self) -> NerData:
         """The NER data this config names (the synthetic corpus at its sizes, seed 0)."""
         if self.data == "synthetic":
@@ -137,18 +147,14 @@ def preset(name: str, **changes: Any) -> ExperimentConfig:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    staging = path.with_name(f".{path.name}.partial")
-    staging.write_text(json.dumps(value, indent=2))
-    staging.replace(path)
+    replace_file(path, lambda staging: staging.write_text(json.dumps(value, indent=2)))
 
 
 def _write_table(path: Path, table: pd.DataFrame) -> None:
-    staging = path.with_name(f".{path.name}.partial")
     if path.suffix == ".parquet":
-        table.to_parquet(staging, index=False)
+        replace_file(path, lambda staging: table.to_parquet(staging, index=False))
     else:
-        table.to_csv(staging, index=False)
-    staging.replace(path)
+        replace_file(path, lambda staging: table.to_csv(staging, index=False))
 
 
 class _Study:
@@ -226,9 +232,7 @@ class _Study:
                          progress=self.progress)
             tagger.save(folder / "tagger")
             if schedule is not None:
-                staging = folder / ".schedule.pt.partial"
-                torch.save(schedule.state_dict(), staging)
-                staging.replace(folder / "schedule.pt")
+                replace_file(folder / "schedule.pt", lambda staging: torch.save(schedule.state_dict(), staging))
             self._describe(tagger, folder, seed, arm, f"round{round_number}", pruned=handle, start=start)
         handle.remove()
 
@@ -282,14 +286,11 @@ class _Study:
 
     # Summary ------------------------------------------------------------------------------
 
-    def _stages(self) -> list[str]:
-        return ["base", "pruned"] + [f"round{r}" for r in range(1, self.config.rounds + 1)]
-
     def _records(self) -> list[dict]:
         records = []
         for seed in self.config.seeds:
             for arm in self.config.arms:
-                for stage in self._stages():
+                for stage in self.config.stages():
                     folder = self._stage_dir(seed, arm, stage)
                     record = json.loads((folder / "stage.json").read_text())
                     records.append({**record, "arm": arm, "folder": folder})
@@ -319,7 +320,7 @@ class _Study:
         def curve(arm: str, column: str) -> dict:
             test = performance[(performance.arm == arm) & (performance.split == "test")]
             per_stage = {stage: interval(test[test.stage == stage][column].tolist())
-                         for stage in self._stages()}
+                         for stage in self.config.stages()}
             rounds = [per_stage[f"round{r}"]["mean"] for r in range(1, config.rounds + 1)]
             return {"base": per_stage["base"]["mean"], "pruned": per_stage["pruned"]["mean"],
                     "rounds": rounds, "intervals": per_stage}
@@ -348,7 +349,7 @@ class _Study:
             "pruned": {"count": self.count, "of": self.site.n_neurons, "mode": config.prune_mode,
                        "value": config.prune_value, "arm": main_arm},
             "f1": curve(main_arm, "f1"), "concept_f1": curve(main_arm, "concept_f1"),
-            "layer_saliency": {stage: layer_means(main_arm, stage, "mean") for stage in self._stages()},
+            "layer_saliency": {stage: layer_means(main_arm, stage, "mean") for stage in self.config.stages()},
             "redistribution": {"base": layer_means(main_arm, "base", "salient_share"),
                                "final": layer_means(main_arm, final, "salient_share")},
             "primed_neurons": len(primed_all),
@@ -466,9 +467,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, progress: b
     study = _Study(config, out, progress)  # loads data and model, checks concept, site and count
     out.mkdir(parents=True, exist_ok=True)
     if not config_path.is_file():
-        staging = out / ".config.json.partial"
-        staging.write_text(config.to_json())
-        staging.replace(config_path)
+        replace_file(config_path, lambda staging: staging.write_text(config.to_json()))
     summary = study.run()
     _write_json(out / "summary.json", summary)
     return summary

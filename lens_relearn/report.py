@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from lens_relearn import viz
 from lens_relearn.experiment import ExperimentConfig
+from lens_relearn.files import replace_file
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -135,7 +136,5 @@ def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -
         f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
     path = out / "report.html"
-    staging = out / ".report.html.partial"
-    staging.write_text(viz.html_page(title, body), encoding="utf-8")
-    staging.replace(path)
+    replace_file(path, lambda staging: staging.write_text(viz.html_page(title, body), encoding="utf-8"))
     return path

@@ -27,6 +27,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from lens_relearn.alignment import AGGREGATIONS, Aggregation, EncodedBatch, encode, pool_words
 from lens_relearn.data import Sentence, entity_spans
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.files import replace_file
 from lens_relearn.models import context_length, load_model
 
 CONFIG_FILE = "tagger.json"
@@ -134,14 +135,10 @@ class Tagger(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         config = {"model_spec": spec, "labels": list(self.labels),
                   "aggregation": self.aggregation, "dropout": self.dropout.p}
-        staging = folder / f".{WEIGHTS_FILE}.partial"
         # Copies: some bridge parameters are views of others (GPT-2's split q/k/v biases).
         weights = {name: p.detach().clone().contiguous() for name, p in self.named_parameters()}
-        safetensors.torch.save_file(weights, str(staging))
-        staging.replace(folder / WEIGHTS_FILE)
-        staging = folder / f".{CONFIG_FILE}.partial"
-        staging.write_text(json.dumps(config, indent=2))
-        staging.replace(folder / CONFIG_FILE)
+        replace_file(folder / WEIGHTS_FILE, lambda staging: safetensors.torch.save_file(weights, str(staging)))
+        replace_file(folder / CONFIG_FILE, lambda staging: staging.write_text(json.dumps(config, indent=2)))
         return folder
 
     def load_weights(self, folder: str | Path) -> None:

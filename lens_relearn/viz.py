@@ -237,7 +237,7 @@ class _Run:
 
     @property
     def stages(self) -> list[str]:
-        return ["base", "pruned"] + [f"round{r}" for r in range(1, self.config.rounds + 1)]
+        return self.config.stages()
 
     @property
     def final(self) -> str:
