@@ -3,8 +3,9 @@
 import torch
 import transformers
 
-from lens_relearn import neuron_sites
+from lens_relearn import CONLL_TAGS, Tagger, evaluate_tagger, load_ner, neuron_sites, train_tagger
 from lens_relearn.models import _smollm2_cache, load_model
+from lens_relearn.pruning import prune
 
 
 def site_shapes(model, text="The river Thames flows through London."):
@@ -69,3 +70,24 @@ def test_smollm2_second_load_reads_the_cache_without_converting(smollm2, monkeyp
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_gguf)
     again = load_model("smollm2")
     assert again.cfg.n_layers == 30
+
+
+def test_minilm_masks_stay_exactly_zero_through_training_steps():
+    """Masked MLP units of every layer, the last included, as the output projection receives them."""
+    model = load_model("minilm")
+    tagger = Tagger(model, CONLL_TAGS)
+    sentences = load_ner("synthetic", n_train=12, n_validation=0, n_test=0, n_novel=0).train
+    pruned = [(layer, index) for layer in range(6) for index in (layer, 700 + layer, 1535)]
+    prune(model, pruned)
+    seen = []
+    for layer in range(6):
+        model.blocks[layer].mlp.out.original_component.register_forward_pre_hook(
+            lambda module, args, layer=layer: seen.append((layer, module.training, args[0].detach().clone())))
+    history = train_tagger(tagger, sentences, epochs=1, batch_size=4, progress=False)
+    evaluate_tagger(tagger, sentences[:4])
+    assert len(history.losses) == 3
+    assert sum(training for _, training, _ in seen) == 3 * 6 and len(seen) == 4 * 6
+    for layer, _, inputs in seen:
+        units = [index for l, index in pruned if l == layer]
+        assert torch.all(inputs[..., units] == 0), f"layer {layer}"
+        assert inputs[..., 1:700].abs().sum() > 0

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from lens_relearn import LensRelearnError, Sentence, load_model
+from lens_relearn import LensRelearnError, Sentence, load_model, load_ner
 from lens_relearn.activations import ActivationStats, collect_stats, top_tokens, word_activations
 from lens_relearn.alignment import encode, pool_words
 from lens_relearn.data import entity_class
-from lens_relearn.ranking import normalised_saliency, rank_neurons
+from lens_relearn.models import neuron_site
+from lens_relearn.ranking import rank_neurons
 
 PLACES = ["Paris", "London", "Berlin", "Tokyo", "Rome", "Madrid"]
 PEOPLE = ["Alice", "John", "Maria", "David"]
@@ -69,23 +70,42 @@ def test_planted_neuron_top_tokens_are_places(planted):
         assert set(sentences[index].words) & set(PLACES) and peak > 0
 
 
-def test_streamed_statistics_equal_a_direct_computation():
-    model = load_model("tiny-llama")
-    sentences = corpus(25, seed=3)
-    stats = collect_stats(model, sentences, site="resid", aggregation="average", batch_size=4, progress=False)
+def direct_statistics(model, sentences, hook_names, aggregation):
+    """Every word's activations, one sentence at a time through ``run_with_cache``, and its class."""
     words, classes = [], []
-    for sentence in sentences:  # one sentence at a time, through run_with_cache
+    for sentence in sentences:
         batch = encode(model.tokenizer, [sentence])
-        names = ["blocks.0.hook_resid_pre"] + [f"blocks.{l}.hook_resid_post" for l in range(2)]
-        _, cache = model.run_with_cache(batch.input_ids, names_filter=lambda n: n in names)
-        words.append(torch.stack([pool_words(cache[n], batch.token_word, batch.n_words, "average") for n in names], 1))
-        classes += [entity_class(t) for t in sentence.tags]
-    activations = torch.cat(words).double()
+        _, cache = model.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask,
+                                        names_filter=lambda name: name in hook_names)
+        pooled = [pool_words(cache[name], batch.token_word, batch.n_words, aggregation) for name in hook_names]
+        words.append(torch.stack(pooled, 1))
+        classes += [entity_class(tag) for tag in sentence.tags]
+    return torch.cat(words).double(), classes
+
+
+def assert_streamed_statistics_equal_direct(model, sentences, site, aggregation):
+    stats = collect_stats(model, sentences, site=site, aggregation=aggregation, batch_size=4, progress=False)
+    activations, classes = direct_statistics(model, sentences, neuron_site(model, site).hook_names, aggregation)
+    assert {name for name, n in zip(stats.classes, stats.count.tolist()) if n} == set(classes)
     for c, name in enumerate(stats.classes):
         rows = activations[[k == name for k in classes]]
         assert stats.count[c] == len(rows)
-        torch.testing.assert_close(stats.class_means()[c], rows.mean(0), rtol=1e-4, atol=1e-5)
+        if len(rows):
+            torch.testing.assert_close(stats.class_means()[c], rows.mean(0), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(stats.std(), activations.std(0, unbiased=False), rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(("spec", "site", "aggregation"), [("tiny-llama", "resid", "average"),
+                                                           ("tiny-bert", "mlp", "first"),
+                                                           ("tiny-gpt2", "mlp", "last")])
+def test_streamed_statistics_equal_a_direct_computation(spec, site, aggregation):
+    assert_streamed_statistics_equal_direct(load_model(spec), corpus(25, seed=3), site, aggregation)
+
+
+@pytest.mark.slow
+def test_streamed_statistics_equal_a_direct_computation_on_minilm(minilm):
+    sentences = load_ner("synthetic", n_train=1, n_validation=12, n_test=1, n_novel=0).validation
+    assert_streamed_statistics_equal_direct(minilm, sentences, "mlp", "first")
 
 
 def test_probeless_scores_equal_neurox_formula():
@@ -108,14 +128,6 @@ def test_probeless_scores_equal_neurox_formula():
     binary = rank_neurons(stats, "LOC", method="binary")
     rest = activations[labels != "LOC"].mean(0)
     np.testing.assert_allclose(binary.scores.flatten().numpy(), np.abs(concept_mean - rest), rtol=1e-5)
-
-
-def test_normalised_saliency_buckets():
-    saliency = normalised_saliency(5376)
-    assert torch.all(saliency[:100] == 1.0)
-    assert saliency[100] < 1.0
-    assert saliency[-1] == pytest.approx(0.0045, abs=1e-4)
-    assert torch.all(saliency[5300:] == saliency[-1])
 
 
 def test_ranking_views():

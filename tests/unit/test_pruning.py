@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 import torch
+from scipy.stats import chisquare
 from transformers.pytorch_utils import Conv1D
 
 from lens_relearn import CONLL_TAGS, LensRelearnError, Sentence, Tagger, evaluate_tagger, load_model, train_tagger
@@ -238,6 +240,18 @@ def test_random_neurons_are_a_seeded_uniform_sample():
     assert all(0 <= layer < 2 and 0 <= index < 256 for layer, index in first)
     resid = random_neurons(model, 50, site="resid", seed=3)
     assert {layer for layer, _ in resid} == {0, 1, 2} and all(index < 64 for _, index in resid)
+
+
+@pytest.mark.parametrize(("site", "layers", "units"), [("mlp", 2, 256), ("resid", 3, 64)])
+def test_random_neurons_are_uniform_over_layers_and_units(site, layers, units):
+    """Chi-square goodness of fit of 400 seeded draws against the uniform distribution."""
+    model = load_model("tiny-bert")
+    counts = np.zeros((layers, units))
+    for seed in range(400):
+        for layer, index in random_neurons(model, 24, site=site, seed=seed):
+            counts[layer, index] += 1
+    for observed in (counts.sum(1), counts.sum(0), counts.flatten()):
+        assert chisquare(observed).pvalue > 1e-3, observed
 
 
 def test_random_neurons_respect_exclude_and_the_pool_size():
