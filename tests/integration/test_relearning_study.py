@@ -21,16 +21,14 @@ def lens_relearn(*args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_quick_preset_runs_within_three_minutes(quick_cli_run):
-    tmp_path, seconds = quick_cli_run.out, quick_cli_run.seconds
-    assert seconds < 180, f"the quick preset took {seconds:.0f} s"
+def test_quick_preset_writes_every_result(quick_cli_run):
+    tmp_path = quick_cli_run.out
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys()
     assert {"count", "mode"} <= summary["pruned"].keys()
     for curve in (summary["f1"], summary["concept_f1"], summary["random_baseline"]["f1"],
                   summary["random_baseline"]["concept_f1"]):
         assert {"base", "pruned", "rounds"} <= curve.keys() and len(curve["rounds"]) == 2
-    assert summary["concept_f1"]["base"] > 0.5, "the base tagger should have learnt LOC"
     assert len(summary["layer_saliency"]["base"]) == 6
     for name in ("config.json", "performance.csv", "layers.csv", "neurons.parquet", "primed.csv"):
         assert (tmp_path / name).is_file(), name
@@ -38,6 +36,44 @@ def test_quick_preset_runs_within_three_minutes(quick_cli_run):
     neurons = pd.read_parquet(tmp_path / "neurons.parquet")
     assert len(neurons[(neurons.arm == "concept") & (neurons.stage == "pruned")]) == 6 * 1536
     assert f"results: {tmp_path.resolve()}" in quick_cli_run.output
+
+
+def test_concept_pruning_removes_loc_more_than_random_pruning_and_loc_comes_back(quick_cli_run):
+    """The finding, on MiniLM's real weights (quick preset, test split, held-out place names).
+
+    Measured with ``lens-relearn run --preset quick --seeds S --out DIR`` for S = 0, 1, 2 (LOC F1):
+
+    ======  =====  ==============  =============  ==========
+    seed    base   concept-pruned  random-pruned  last round
+    ======  =====  ==============  =============  ==========
+    0       0.679  0.000           0.608          0.781
+    1       0.632  0.030           0.572          0.821
+    2       0.697  0.192           0.638          0.866
+    ======  =====  ==============  =============  ==========
+
+    Worst seeds: concept-pruned 0.28 of base, 0.45 below random-pruned; random-pruned 0.90 of
+    base; last round 1.15 of base. The thresholds leave a margin below each.
+    """
+    summary = json.loads((quick_cli_run.out / "summary.json").read_text())
+    loc, random = summary["concept_f1"], summary["random_baseline"]["concept_f1"]
+    assert loc["base"] > 0.5, "the base tagger should have learnt LOC"
+    assert loc["pruned"] < 0.5 * loc["base"], "concept pruning should remove most of LOC"
+    assert loc["pruned"] < random["pruned"] - 0.25, "concept pruning should hurt LOC far more than random"
+    assert random["pruned"] > 0.75 * loc["base"], "random pruning of as many neurons should cost LOC little"
+    assert loc["rounds"][-1] > 0.9 * loc["base"], "retraining should bring LOC back"
+
+
+def test_the_concept_arm_pruned_the_base_top_k_and_they_stay_silent(quick_cli_run):
+    out = quick_cli_run.out
+    base = pd.read_parquet(out / "seed0" / "base" / "neurons.parquet")
+    pruned = {tuple(n) for n in json.loads((out / "seed0" / "concept" / "pruned" / "pruned.json").read_text())}
+    assert len(pruned) == round(0.2 * 6 * 1536)
+    assert pruned == set(base[base.position < len(pruned)][["layer", "index"]].itertuples(index=False, name=None))
+    neurons = pd.read_parquet(out / "neurons.parquet")
+    for arm in ("concept", "random"):
+        after = neurons[(neurons.arm == arm) & (neurons.stage != "base")]
+        assert after.pruned.sum() == 3 * len(pruned), arm  # pruned, round1, round2
+        assert (after[after.pruned]["mean"] == 0.0).all(), arm
 
 
 def test_a_killed_run_resumes_to_the_same_summary(tmp_path):

@@ -12,37 +12,18 @@ import pandas as pd
 import pytest
 import torch
 
-from lens_relearn import load_ner
 from lens_relearn.activations import collect_stats
 from lens_relearn.analysis import SALIENT
-from lens_relearn.experiment import ExperimentConfig, _Study, load_stage, run_experiment
+from lens_relearn.experiment import load_stage
 from lens_relearn.ranking import normalised_saliency, rank_neurons
 
-CONFIG = ExperimentConfig(model="tiny-bert", n_train=60, n_validation=30, n_test=20, n_novel=10,
-                          base_epochs=1, rounds=2, lr=1.5e-4, max_types=300, primed_top=20,
-                          prune_fraction=0.2, arms=("concept", "random", "none"))
-STAGES = CONFIG.stages()
-PROBE = load_ner("synthetic", n_train=1, n_validation=6, n_test=1, n_novel=0).validation
+STAGES = ["base", "pruned", "round1", "round2"]  # the shared tiny study's (tests/unit/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """The tiny study, and the logits of every stage's live model on a few sentences."""
-    out = tmp_path_factory.mktemp("wiring") / "run"
-    live = {}
-    describe = _Study._describe
-
-    def recording_describe(self, tagger, folder, seed, arm, stage, pruned, start):
-        was_training = tagger.training
-        with torch.no_grad():
-            live[arm or "base", stage] = tagger.eval()(tagger.encode(PROBE))
-        tagger.train(was_training)
-        describe(self, tagger, folder, seed, arm, stage, pruned, start)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_Study, "_describe", recording_describe)
-        run_experiment(CONFIG, out, progress=False)
-    return out, live
+def study(tiny_study):
+    assert tiny_study.config.stages() == STAGES
+    return tiny_study.out, tiny_study.live
 
 
 def stage_table(out, arm, stage):
@@ -86,19 +67,19 @@ def test_pruned_rows_are_flagged_and_read_zero_at_every_stage(study, arm):
 
 
 @pytest.mark.parametrize("arm", ["concept", "random"])
-def test_load_stage_gives_the_logits_of_the_live_model(study, arm):
+def test_load_stage_gives_the_logits_of_the_live_model(study, tiny_study, arm):
     out, live = study
     for stage in STAGES:
         tagger = load_stage(out, stage, arm=arm)
         with torch.no_grad():
-            logits = tagger(tagger.encode(PROBE))
+            logits = tagger(tagger.encode(tiny_study.probe))
         torch.testing.assert_close(logits, live["base" if stage == "base" else arm, stage], rtol=0, atol=1e-6)
 
 
-def test_the_base_table_ranks_the_base_model_on_the_validation_split(study):
+def test_the_base_table_ranks_the_base_model_on_the_validation_split(study, tiny_study):
     out, _ = study
     tagger = load_stage(out, "base")
-    stats = collect_stats(tagger.model, CONFIG.load_data().validation, progress=False)
+    stats = collect_stats(tagger.model, tiny_study.config.load_data().validation, progress=False)
     expected = rank_neurons(stats, "LOC").scores.flatten().numpy()
     np.testing.assert_allclose(stage_table(out, "concept", "base").score, expected, rtol=1e-5)
 
@@ -126,7 +107,7 @@ def test_neuron_and_layer_tables_agree_with_a_hand_computation(study, stage):
 def test_primed_neurons_are_new_top_carriers_that_survived(study):
     out, _ = study
     base, final = stage_table(out, "concept", "base"), stage_table(out, "concept", STAGES[-1])
-    top = CONFIG.primed_top
+    top = json.loads((out / "config.json").read_text())["primed_top"]
     expected = final[(final.position < top) & (base.position >= top) & ~final.pruned].sort_values("position")
     primed = pd.read_csv(out / "primed.csv")
     assert len(expected) > 0

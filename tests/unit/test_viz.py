@@ -4,7 +4,10 @@ import re
 import socket
 import urllib.request
 
+import numpy as np
+import pandas as pd
 import pytest
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from lens_relearn import (
@@ -20,21 +23,10 @@ from lens_relearn import (
 )
 from lens_relearn.cli import main
 from lens_relearn.data import Sentence
-from lens_relearn.experiment import preset, run_experiment
-from lens_relearn.viz import _examples, circuitsvis_script, html_page
+from lens_relearn.viz import ARM_STYLE, _examples, circuitsvis_script, html_page
 
 PAYLOAD = "<script>alert(1)</script>"
 PLOTS = [plot_f1, plot_layer_saliency, plot_saliency_heatmap, plot_similarity, plot_redistribution]
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """A finished tiny-bert study with every arm and two rounds."""
-    out = tmp_path_factory.mktemp("viz") / "run"
-    config = preset("quick", model="tiny-bert", n_train=60, n_validation=30, n_test=20, n_novel=10,
-                    base_epochs=1, rounds=2, arms=("concept", "random", "none"))
-    run_experiment(config, out, progress=False)
-    return out
 
 
 def scripts(html: str) -> list[str]:
@@ -65,6 +57,123 @@ def test_f1_plot_draws_one_line_per_arm_on_each_panel(tiny_run):
     assert [t.get_text() for t in figure.legends[0].get_texts()] == [
         "concept pruning", "random pruning (baseline)", "no pruning (control)"]
     assert len(overall.lines) >= 3 and concept.get_title() == "LOC F1"
+
+
+# What the plots draw, read back from their artists and checked against the run's files ----
+
+STAGES = ["base", "pruned", "round1", "round2"]
+
+
+def stage_neurons(run, stage, arm="concept", seed=0):
+    """One stage's neuron table from ``neurons.parquet``, in (layer, index) order."""
+    neurons = pd.read_parquet(run / "neurons.parquet")
+    rows = neurons[(neurons.arm == arm) & (neurons.seed == seed) & (neurons.stage == stage)]
+    assert not rows.empty
+    return rows.sort_values(["layer", "index"]).reset_index(drop=True)
+
+
+def concept_layers(run):
+    """``layers.csv`` rows of the first arm (concept), mean over seeds, indexed by (stage, layer)."""
+    layers = pd.read_csv(run / "layers.csv")
+    return layers[layers.arm == "concept"].groupby(["stage", "layer"])[["mean", "low", "high", "salient_share"]].mean()
+
+
+def test_f1_plot_draws_the_mean_test_scores_of_each_arm_per_stage(tiny_run):
+    performance = pd.read_csv(tiny_run / "performance.csv")
+    test = performance[performance.split == "test"]
+    means = test.groupby(["arm", "stage"])[["f1", "concept_f1"]].mean()
+    figure = plot_f1(tiny_run)
+    overall, concept = figure.axes
+    for axis, column in ((overall, "f1"), (concept, "concept_f1")):
+        assert [label.get_text() for label in axis.get_xticklabels()] == STAGES
+        drawn = {container.get_label(): container.lines[0] for container in axis.containers}
+        assert len(drawn) == 3
+        for arm in ("concept", "random", "none"):
+            name, colour = ARM_STYLE[arm]
+            line = drawn[name]
+            assert to_rgb(line.get_color()) == to_rgb(colour)
+            assert list(line.get_xdata()) == list(range(len(STAGES)))
+            expected = [means.loc[(arm, stage), column] for stage in STAGES]
+            np.testing.assert_allclose(line.get_ydata(), expected, rtol=0, atol=1e-9,
+                                       err_msg=f"{arm} arm, {column}")
+
+
+def test_layer_saliency_plot_draws_each_stage_mean_and_interval(tiny_run):
+    layers = concept_layers(tiny_run)
+    axis = plot_layer_saliency(tiny_run).axes[0]
+    lines = {line.get_label(): line for line in axis.lines}
+    assert sorted(lines) == sorted(STAGES)
+    bands = list(axis.collections)
+    assert len(bands) == len(STAGES)
+    for stage in STAGES:
+        expected = layers.loc[stage]
+        line = lines[stage]
+        assert list(line.get_xdata()) == list(expected.index)
+        np.testing.assert_allclose(line.get_ydata(), expected["mean"], rtol=0, atol=1e-9, err_msg=stage)
+        # The band of the same colour spans low..high at every layer.
+        band, = [b for b in bands if np.allclose(b.get_facecolor()[0][:3], to_rgb(line.get_color()))]
+        vertices = band.get_paths()[0].vertices
+        for layer, row in expected.iterrows():
+            ys = vertices[np.isclose(vertices[:, 0], layer), 1]
+            np.testing.assert_allclose([ys.min(), ys.max()], [row["low"], row["high"]], rtol=0, atol=1e-9,
+                                       err_msg=f"{stage}, layer {layer}")
+
+
+def test_redistribution_plot_draws_the_salient_share_at_base_and_the_last_round(tiny_run):
+    shares = concept_layers(tiny_run)["salient_share"]
+    axis = plot_redistribution(tiny_run).axes[0]
+    bars = {container.get_label(): container for container in axis.containers}
+    assert sorted(bars) == ["base", "round2"]
+    assert not np.allclose(shares.loc["base"], shares.loc["round2"]), "the check needs stages that differ"
+    for stage, container in bars.items():
+        expected = shares.loc[stage]
+        centres = [patch.get_x() + patch.get_width() / 2 for patch in container]
+        np.testing.assert_allclose(np.round(centres), expected.index)
+        np.testing.assert_allclose([patch.get_height() for patch in container], expected, rtol=0, atol=1e-9,
+                                   err_msg=stage)
+
+
+def test_saliency_heatmap_draws_each_stage_ordered_by_base_saliency(tiny_run):
+    base = stage_neurons(tiny_run, "base")
+    n_layers, units = base.layer.max() + 1, base["index"].max() + 1
+    # Within each layer: descending base saliency, ties in index order.
+    order = base.sort_values(["layer", "saliency", "index"], ascending=[True, False, True])
+    columns = order["index"].to_numpy().reshape(n_layers, units)
+    assert stage_neurons(tiny_run, "round2").pruned.any(), "the last round has pruned neurons to mask"
+    panels = [axis for axis in plot_saliency_heatmap(tiny_run).axes if axis.images]
+    assert [axis.get_title().split()[0] for axis in panels] == ["base", "round2"]
+    for axis, stage in zip(panels, ("base", "round2")):
+        rows = stage_neurons(tiny_run, stage)
+        saliency = np.where(rows.pruned, np.nan, rows.saliency).reshape(n_layers, units)
+        expected = np.take_along_axis(saliency, columns, axis=1)
+        drawn = np.ma.masked_invalid(axis.images[0].get_array())
+        assert drawn.shape == (n_layers, units)
+        np.testing.assert_array_equal(np.ma.getmaskarray(drawn), np.isnan(expected), err_msg=f"{stage}: pruned")
+        np.testing.assert_allclose(drawn.filled(np.nan), expected, rtol=0, atol=1e-9, err_msg=stage)
+    first_row = panels[0].images[0].get_array()[0]
+    assert np.all(np.diff(first_row) <= 0), "base panel: saliency falls along each layer"
+
+
+def test_similarity_plot_draws_the_surviving_neurons_at_the_last_round(tiny_run):
+    rows = stage_neurons(tiny_run, "round2")
+    alive = rows[~rows.pruned]
+    assert 0 < len(alive) < len(rows)
+    axis = plot_similarity(tiny_run).axes[0]
+    points = axis.collections[0]
+    drawn = np.column_stack([points.get_offsets(), points.get_array()])
+    expected = alive[["saliency", "similarity_to_base", "layer"]].to_numpy(dtype=float)
+
+    def by_rows(array):
+        return array[np.lexsort(array.T[::-1])]
+
+    np.testing.assert_allclose(by_rows(drawn), by_rows(expected), rtol=0, atol=1e-9)
+    primed = pd.read_csv(tiny_run / "primed.csv")
+    primed = primed[primed.seed == 0][["layer", "index"]].merge(alive, on=["layer", "index"])
+    if not primed.empty:
+        rings = axis.collections[1].get_offsets()
+        np.testing.assert_allclose(by_rows(np.asarray(rings)),
+                                   by_rows(primed[["saliency", "similarity_to_base"]].to_numpy(dtype=float)),
+                                   rtol=0, atol=1e-9)
 
 
 def test_neuron_view_escapes_words_in_html_and_in_script_json():

@@ -1,0 +1,113 @@
+"""Where the wall time of a study goes: training against describing the stages.
+
+Runs a preset study (``run_experiment``, no progress bars) into a temporary folder (or
+``--out``, which must be empty or absent: a folder with results would be resumed, not run)
+and times, in the same process, the functions the study calls through the
+``lens_relearn.experiment`` module: ``train_tagger`` (training), and ``evaluate_tagger``
+(F1 on every split), ``collect_stats`` (activation statistics on the concept corpus) and
+``top_tokens`` (every neuron's top tokens), which together are describing a stage. The
+module attributes are wrapped with a timer for the run and restored after it. The rest of
+the wall time is "other": loading data and models, ranking, neuron tables (embedding
+similarities), saving taggers and tables, the summary.
+
+Prints wall seconds; training seconds and share; describing seconds and share, split into
+evaluate, statistics and top tokens; the other share; and the ratio describing / training.
+
+    python benchmarks/study.py [--preset quick] [--seeds 0] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import lens_relearn.experiment as experiment  # noqa: E402
+
+TIMED = {  # module attribute: (part, label)
+    "train_tagger": ("training", "training"),
+    "evaluate_tagger": ("describing", "evaluate (F1 on every split)"),
+    "collect_stats": ("describing", "statistics (collect_stats)"),
+    "top_tokens": ("describing", "top tokens"),
+}
+
+
+def timed_run(config: experiment.ExperimentConfig, out: Path) -> tuple[float, dict[str, list[float]]]:
+    """Run the study with the timed functions wrapped; wall seconds and each call's seconds."""
+    calls: dict[str, list[float]] = {name: [] for name in TIMED}
+    originals = {name: getattr(experiment, name) for name in TIMED}
+
+    def timer(name: str, function: Callable) -> Callable:
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                calls[name].append(time.perf_counter() - start)
+
+        return wrapper
+
+    for name, function in originals.items():
+        setattr(experiment, name, timer(name, function))
+    try:
+        start = time.perf_counter()
+        experiment.run_experiment(config, out, progress=False)
+        wall = time.perf_counter() - start
+    finally:
+        for name, function in originals.items():
+            setattr(experiment, name, function)
+    return wall, calls
+
+
+def report(config: experiment.ExperimentConfig, wall: float, calls: dict[str, list[float]]) -> None:
+    seconds = {name: sum(values) for name, values in calls.items()}
+    part = {p: sum(seconds[name] for name, (q, _) in TIMED.items() if q == p) for p in ("training", "describing")}
+    other = wall - part["training"] - part["describing"]
+    stages = len(config.seeds) * (1 + len(config.arms) * (len(config.stages()) - 1))
+
+    def line(label: str, value: float, indent: int = 0, count: int | None = None) -> None:
+        times = f"  ({count} calls)" if count is not None else ""
+        print(f"{' ' * indent}{label:<{36 - indent}} {value:8.1f} s  {value / wall:6.1%}{times}")
+
+    print(f"{config.model}: {len(config.seeds)} seed(s), arms {', '.join(config.arms)}, {config.rounds} rounds, "
+          f"{stages} stages described, {config.n_train} training sentences")
+    print(f"{'wall':<36} {wall:8.1f} s  {1:6.1%}")
+    line("training (train_tagger)", part["training"], count=len(calls["train_tagger"]))
+    line("describing", part["describing"])
+    for name, (p, label) in TIMED.items():
+        if p == "describing":
+            line(label, seconds[name], indent=2, count=len(calls[name]))
+    line("other (loading, ranking, writing...)", other)
+    ratio = part["describing"] / part["training"] if part["training"] else float("inf")
+    print(f"ratio describing / training: {ratio:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="quick", choices=sorted(experiment.PRESETS),
+                        help="the study's preset (default: quick, about 3 min on 2 cores)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
+    parser.add_argument("--out", type=Path, help="results folder, empty or absent (default: a temporary one)")
+    args = parser.parse_args()
+    changes = {"seeds": tuple(args.seeds)} if args.seeds else {}
+    config = experiment.preset(args.preset, **changes)
+    if args.out is not None:
+        if args.out.exists() and any(args.out.iterdir()):
+            raise SystemExit(f"{args.out} is not empty: a study there would resume, not run; choose another folder.")
+        wall, calls = timed_run(config, args.out)
+        print(f"results: {args.out.resolve()}")
+    else:
+        with tempfile.TemporaryDirectory(prefix="lens-relearn-study-") as folder:
+            wall, calls = timed_run(config, Path(folder) / "run")
+    report(config, wall, calls)
+
+
+if __name__ == "__main__":
+    main()

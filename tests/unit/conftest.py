@@ -1,0 +1,50 @@
+"""One tiny finished study shared by the view and wiring tests, with its stages' live logits."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from lens_relearn import load_ner
+from lens_relearn.experiment import ExperimentConfig, _Study, preset, run_experiment
+
+TINY_STUDY = preset("quick", model="tiny-bert", n_train=60, n_validation=30, n_test=20, n_novel=10,
+                    base_epochs=1, rounds=2, arms=("concept", "random", "none"))
+
+
+@dataclass(frozen=True)
+class TinyStudy:
+    """A finished study, and each stage's logits on ``probe`` taken from the live model."""
+
+    out: Path
+    config: ExperimentConfig
+    probe: list
+    live: dict
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory) -> TinyStudy:
+    """The tiny-bert study (every arm, two rounds), its live logits recorded as each stage is described."""
+    out = tmp_path_factory.mktemp("tiny-study") / "run"
+    probe = load_ner("synthetic", n_train=1, n_validation=6, n_test=1, n_novel=0).validation
+    live = {}
+    describe = _Study._describe
+
+    def recording_describe(self, tagger, folder, seed, arm, stage, pruned, start):
+        was_training = tagger.training
+        with torch.no_grad():
+            live[arm or "base", stage] = tagger.eval()(tagger.encode(probe))
+        tagger.train(was_training)
+        describe(self, tagger, folder, seed, arm, stage, pruned, start)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_Study, "_describe", recording_describe)
+        run_experiment(TINY_STUDY, out, progress=False)
+    return TinyStudy(out, TINY_STUDY, probe, live)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_study) -> Path:
+    """The folder of the tiny study."""
+    return tiny_study.out

@@ -1,0 +1,93 @@
+"""The command line's error paths: user mistakes exit with status 2 and one line of advice, before any training."""
+
+import pytest
+
+import lens_relearn.experiment
+import lens_relearn.tagger
+from lens_relearn.cli import main
+
+# Small synthetic sizes keep the data generation of a `run` short; the mistakes are elsewhere.
+SMALL = ["--model", "tiny-bert", "--n-train", "20", "--n-validation", "10", "--n-test", "10", "--n-novel", "5"]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if anything starts training a tagger."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(lens_relearn.experiment, "train_tagger", refuse)
+    monkeypatch.setattr(lens_relearn.tagger, "train_tagger", refuse)
+
+
+def error_of(capsys) -> str:
+    """The one error line of a command that returned 2; nothing on stdout."""
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("lens-relearn: error: ")
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--concept", "CITY"], "The concept 'CITY' is not in the data; the classes present are O, PER, ORG, LOC, MISC."),
+    (["--site", "attn"], "site='attn' is not one of mlp, resid."),
+    (["--prune-count", "100000"], "Cannot prune 100000 neurons: the site 'mlp' of 'tiny-bert' has 512."),
+    (["--arms", "concept", "concept"], "must be distinct names among concept, random, none"),
+    (["--prune-fraction", "1.5"], "prune_fraction=1.5 must lie in [0, 1]."),
+], ids=["unknown-concept", "unknown-site", "too-many-neurons", "repeated-arm", "fraction-above-one"])
+def test_run_refuses_an_impossible_config_before_training(flags, message, tmp_path, capsys, no_training):
+    out = tmp_path / "run"
+    assert main(["run", *SMALL, *flags, "--out", str(out), "--quiet"]) == 2
+    assert message in error_of(capsys)
+    assert not out.exists(), "nothing is written for a refused config"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--preset", "fast", "--out", "x"], "argument --preset: invalid choice: 'fast'"),
+    (["finetune", "tiny-bert", "--aggregation", "middle"], "argument --aggregation: invalid choice: 'middle'"),
+    (["run", "--out", "x", "--rounds", "two"], "argument --rounds: invalid int value: 'two'"),
+    (["run", "--preset", "quick"], "the following arguments are required: --out"),
+    (["prune"], "invalid choice: 'prune'"),
+], ids=["preset", "aggregation", "rounds", "missing-out", "command"])
+def test_unknown_flag_values_are_argparse_errors_naming_the_value(argv, message, capsys, no_training):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "usage: lens-relearn" in captured.err
+
+
+def test_finetune_of_an_unknown_model_lists_the_known_specs(capsys, no_training):
+    assert main(["finetune", "no-such-model", "--n-train", "10"]) == 2
+    error = error_of(capsys)
+    assert "Cannot load model spec 'no-such-model'" in error
+    assert "Known offline specs: minilm, smollm2, tiny-gpt2, tiny-bert" in error
+
+
+def test_finetune_on_a_missing_data_folder_names_the_sources(capsys, no_training):
+    assert main(["finetune", "tiny-bert", "--data", "/no/such/folder"]) == 2
+    assert ("Unknown NER source '/no/such/folder': use 'synthetic', 'conll2003' or a folder of CoNLL files"
+            in error_of(capsys))
+
+
+def test_finetune_on_a_folder_without_conll_files_names_the_missing_split(tmp_path, capsys, no_training):
+    assert main(["finetune", "tiny-bert", "--data", str(tmp_path)]) == 2
+    assert f"{tmp_path} has no train file; expected one of eng.train, train.txt" in error_of(capsys)
+
+
+def test_sites_of_an_unknown_model_is_a_user_error(capsys):
+    assert main(["sites", "no-such-model"]) == 2
+    error = error_of(capsys)
+    assert "Cannot load model spec 'no-such-model'" in error and "Known offline specs" in error
+
+
+def test_sites_prints_each_site_of_a_known_model(capsys):
+    assert main(["sites", "tiny-bert"]) == 0
+    out = capsys.readouterr().out
+    assert "mlp     2 layers x 256 units = 512 neurons" in out
+    assert "resid   3 layers x 64 units = 192 neurons" in out
+
+
+# `report` on a folder without a finished run: tests/unit/test_viz.py
+# (test_report_of_an_unfinished_folder_says_what_to_do).
