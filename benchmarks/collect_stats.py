@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from lens_relearn import encode, load_model, load_ner  # noqa: E402
-from lens_relearn.activations import _batches, collect_stats  # noqa: E402
+from lens_relearn.neurons.activations import _batches, collect_stats
 
 
 def corpus(n: int):

@@ -3,7 +3,7 @@
 Runs a preset study (``run_experiment``, no progress bars) into a temporary folder (or
 ``--out``, which must be empty or absent: a folder with results would be resumed, not run)
 and times, in the same process, the functions the study calls through the
-``lens_relearn.experiment`` module: ``train_tagger`` (training), and ``evaluate_tagger``
+``lens_relearn.study.runner`` module: ``train_tagger`` (training), and ``evaluate_tagger``
 (F1 on every split), ``collect_stats`` (activation statistics on the concept corpus) and
 ``top_tokens`` (every neuron's top tokens), which together are describing a stage. The
 module attributes are wrapped with a timer for the run and restored after it. The rest of
@@ -28,7 +28,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import lens_relearn.experiment as experiment  # noqa: E402
+import lens_relearn.study.runner as runner  # noqa: E402
+from lens_relearn.study.config import PRESETS, ExperimentConfig, preset  # noqa: E402
 
 TIMED = {  # module attribute: (part, label)
     "train_tagger": ("training", "training"),
@@ -38,10 +39,10 @@ TIMED = {  # module attribute: (part, label)
 }
 
 
-def timed_run(config: experiment.ExperimentConfig, out: Path) -> tuple[float, dict[str, list[float]]]:
+def timed_run(config: ExperimentConfig, out: Path) -> tuple[float, dict[str, list[float]]]:
     """Run the study with the timed functions wrapped; wall seconds and each call's seconds."""
     calls: dict[str, list[float]] = {name: [] for name in TIMED}
-    originals = {name: getattr(experiment, name) for name in TIMED}
+    originals = {name: getattr(runner, name) for name in TIMED}
 
     def timer(name: str, function: Callable) -> Callable:
         @functools.wraps(function)
@@ -55,18 +56,18 @@ def timed_run(config: experiment.ExperimentConfig, out: Path) -> tuple[float, di
         return wrapper
 
     for name, function in originals.items():
-        setattr(experiment, name, timer(name, function))
+        setattr(runner, name, timer(name, function))
     try:
         start = time.perf_counter()
-        experiment.run_experiment(config, out, progress=False)
+        runner.run_experiment(config, out, progress=False)
         wall = time.perf_counter() - start
     finally:
         for name, function in originals.items():
-            setattr(experiment, name, function)
+            setattr(runner, name, function)
     return wall, calls
 
 
-def report(config: experiment.ExperimentConfig, wall: float, calls: dict[str, list[float]]) -> None:
+def report(config: ExperimentConfig, wall: float, calls: dict[str, list[float]]) -> None:
     seconds = {name: sum(values) for name, values in calls.items()}
     part = {p: sum(seconds[name] for name, (q, _) in TIMED.items() if q == p) for p in ("training", "describing")}
     other = wall - part["training"] - part["describing"]
@@ -91,13 +92,13 @@ def report(config: experiment.ExperimentConfig, wall: float, calls: dict[str, li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="quick", choices=sorted(experiment.PRESETS),
+    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                         help="the study's preset (default: quick, about 3 min on 2 cores)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
     parser.add_argument("--out", type=Path, help="results folder, empty or absent (default: a temporary one)")
     args = parser.parse_args()
     changes = {"seeds": tuple(args.seeds)} if args.seeds else {}
-    config = experiment.preset(args.preset, **changes)
+    config = preset(args.preset, **changes)
     if args.out is not None:
         if args.out.exists() and any(args.out.iterdir()):
             raise SystemExit(f"{args.out} is not empty: a study there would resume, not run; choose another folder.")

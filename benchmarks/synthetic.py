@@ -29,8 +29,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from lens_relearn.data import NerData, load_ner, read_conll, write_conll  # noqa: E402
-from lens_relearn.synthetic import generate_synthetic  # noqa: E402
+from lens_relearn.data.conll import read_conll, write_conll
+from lens_relearn.data.sentences import NerData
+from lens_relearn.data.sources import load_ner
+from lens_relearn.data.synthetic import generate_synthetic
 
 FILES = {"train": "train.txt", "validation": "valid.txt", "test": "test.txt", "novel_test": "novel_test.txt"}
 

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from transformers import AutoModelForTokenClassification  # noqa: E402
 
 from lens_relearn import CONLL_TAGS, Tagger, load_model, load_ner  # noqa: E402
-from lens_relearn.models import TINY_SPECS, _embedded, _tiny_model  # noqa: E402
+from lens_relearn.models.loading import TINY_SPECS, _embedded, _tiny_model
 
 
 def hugging_face_twin(tagger: Tagger, attn_implementation: str) -> torch.nn.Module:

@@ -1,32 +1,39 @@
-"""lens_relearn: do language models relearn concepts whose neurons were pruned, and where?"""
+"""lens_relearn: do language models relearn concepts whose neurons were pruned, and where?
 
-from lens_relearn.activations import ActivationStats, TopTokens, collect_stats, top_tokens
-from lens_relearn.alignment import EncodedBatch, encode, pool_words
+The subpackages follow the pipeline: ``models`` -> ``data`` -> ``tagger`` -> ``neurons`` ->
+``study`` -> ``views``; each imports only from the ones before it.
+"""
+
 from lens_relearn.data import (
     CONLL_TAGS,
     Concept,
+    EncodedBatch,
     NerData,
     Sentence,
+    encode,
     find_concept,
     load_ner,
+    pool_words,
     read_conll,
     read_token_label_files,
     write_conll,
 )
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models import (
-    Neuron,
-    NeuronSite,
-    known_specs,
-    load_model,
-    neuron_site,
-    neuron_sites,
+from lens_relearn.models import Neuron, NeuronSite, known_specs, load_model, neuron_site, neuron_sites
+from lens_relearn.neurons import (
+    ActivationStats,
+    PrunedNeurons,
+    Ranking,
+    TopTokens,
+    collect_stats,
+    prune,
+    random_neurons,
+    rank_neurons,
+    top_tokens,
 )
-from lens_relearn.pruning import PrunedNeurons, prune, random_neurons
-from lens_relearn.ranking import Ranking, rank_neurons
-from lens_relearn.report import write_report
+from lens_relearn.study import ExperimentConfig, load_stage, preset, run_experiment
 from lens_relearn.tagger import Tagger, TrainHistory, entity_scores, evaluate_tagger, train_tagger
-from lens_relearn.viz import (
+from lens_relearn.views import (
     View,
     f1_table,
     neuron_view,
@@ -36,6 +43,7 @@ from lens_relearn.viz import (
     plot_redistribution,
     plot_saliency_heatmap,
     plot_similarity,
+    write_report,
 )
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "CONLL_TAGS",
     "Concept",
     "EncodedBatch",
+    "ExperimentConfig",
     "LensRelearnError",
     "NerData",
     "Neuron",
@@ -61,6 +70,7 @@ __all__ = [
     "f1_table",
     "find_concept",
     "known_specs",
+    "load_stage",
     "load_model",
     "load_ner",
     "neuron_site",
@@ -73,11 +83,13 @@ __all__ = [
     "plot_saliency_heatmap",
     "plot_similarity",
     "pool_words",
+    "preset",
     "prune",
     "random_neurons",
     "rank_neurons",
     "read_conll",
     "read_token_label_files",
+    "run_experiment",
     "top_tokens",
     "train_tagger",
     "write_conll",

@@ -13,7 +13,8 @@ from lens_relearn.errors import LensRelearnError
 
 
 def _sites(args: argparse.Namespace) -> None:
-    from lens_relearn.models import load_model, neuron_sites
+    from lens_relearn.models.loading import load_model
+    from lens_relearn.models.sites import neuron_sites
 
     for spec in args.specs:
         start = time.perf_counter()
@@ -28,9 +29,12 @@ def _sites(args: argparse.Namespace) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> None:
-    from lens_relearn.data import CONLL_TAGS, load_ner
-    from lens_relearn.models import load_model
-    from lens_relearn.tagger import Tagger, evaluate_tagger, train_tagger
+    from lens_relearn.data.sentences import CONLL_TAGS
+    from lens_relearn.data.sources import load_ner
+    from lens_relearn.models.loading import load_model
+    from lens_relearn.tagger.model import Tagger
+    from lens_relearn.tagger.scores import evaluate_tagger
+    from lens_relearn.tagger.training import train_tagger
 
     sizes = {"n_train": args.n_train} if args.n_train else {}
     data = load_ner(args.data, seed=args.seed, **sizes)
@@ -52,7 +56,8 @@ def _finetune(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from lens_relearn.experiment import ExperimentConfig, preset, run_experiment
+    from lens_relearn.study.config import ExperimentConfig, preset
+    from lens_relearn.study.runner import run_experiment
 
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)
                if getattr(args, f.name) is not None}
@@ -77,13 +82,13 @@ def _run(args: argparse.Namespace) -> None:
               f"{summary['random_baseline']['concept_f1']['pruned']:.3f}, last round {rounds[-1]:.3f}")
     print(f"results: {out.resolve()}")
     if not args.no_report:
-        from lens_relearn.report import write_report
+        from lens_relearn.views.report import write_report
 
         print(f"report:  {write_report(out).resolve()}")
 
 
 def _report(args: argparse.Namespace) -> None:
-    from lens_relearn.report import write_report
+    from lens_relearn.views.report import write_report
 
     path = write_report(args.dir, seed=args.seed, case_studies=args.neurons)
     print(f"report: {path.resolve()}")
@@ -91,7 +96,7 @@ def _report(args: argparse.Namespace) -> None:
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag a config field; unset flags keep the preset's value."""
-    from lens_relearn.experiment import ExperimentConfig
+    from lens_relearn.study.config import ExperimentConfig
 
     hints = typing.get_type_hints(ExperimentConfig)
     for f in dataclasses.fields(ExperimentConfig):

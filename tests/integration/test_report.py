@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from lens_relearn.report import write_report
+from lens_relearn.views.report import write_report
 
 NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 RENDERED = "[...document.querySelectorAll('.circuitsvis')].every(e => e.querySelector('.colored-tokens span'))"

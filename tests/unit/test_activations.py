@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from lens_relearn import LensRelearnError, Sentence, load_model, load_ner
-from lens_relearn.activations import ActivationStats, collect_stats, top_tokens, word_activations
-from lens_relearn.alignment import encode, pool_words
-from lens_relearn.data import entity_class
-from lens_relearn.models import neuron_site
-from lens_relearn.ranking import rank_neurons
+from lens_relearn.data.alignment import encode, pool_words
+from lens_relearn.data.sentences import entity_class
+from lens_relearn.models.sites import neuron_site
+from lens_relearn.neurons.activations import ActivationStats, collect_stats, top_tokens, word_activations
+from lens_relearn.neurons.ranking import rank_neurons
 
 PLACES = ["Paris", "London", "Berlin", "Tokyo", "Rome", "Madrid"]
 PEOPLE = ["Alice", "John", "Maria", "David"]
@@ -132,7 +132,7 @@ def test_probeless_scores_equal_neurox_formula():
 
 def test_ranking_views():
     scores = torch.tensor([[0.1, 0.9, 0.5], [0.7, 0.2, 0.3]])
-    from lens_relearn.ranking import Ranking
+    from lens_relearn.neurons.ranking import Ranking
 
     ranking = Ranking("LOC", "probeless", "mlp", scores)
     assert ranking.top(3) == [(0, 1), (1, 0), (0, 2)]

@@ -3,9 +3,9 @@ import torch
 from transformers import AutoTokenizer
 
 from lens_relearn import LensRelearnError
-from lens_relearn.alignment import AGGREGATIONS, encode, is_byte_level, pool_words
-from lens_relearn.data import Sentence
-from lens_relearn.models import _minilm_folder, _smollm2_tokenizer
+from lens_relearn.data.alignment import AGGREGATIONS, encode, is_byte_level, pool_words
+from lens_relearn.data.sentences import Sentence
+from lens_relearn.models.loading import _minilm_folder, _smollm2_tokenizer
 
 SENTENCES = [
     Sentence(

@@ -2,8 +2,8 @@
 
 import pytest
 
-import lens_relearn.experiment
-import lens_relearn.tagger
+import lens_relearn.study.runner
+import lens_relearn.tagger.training
 from lens_relearn.cli import main
 
 # Small synthetic sizes keep the data generation of a `run` short; the mistakes are elsewhere.
@@ -16,8 +16,8 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(lens_relearn.experiment, "train_tagger", refuse)
-    monkeypatch.setattr(lens_relearn.tagger, "train_tagger", refuse)
+    monkeypatch.setattr(lens_relearn.study.runner, "train_tagger", refuse)
+    monkeypatch.setattr(lens_relearn.tagger.training, "train_tagger", refuse)
 
 
 def error_of(capsys) -> str:

@@ -1,15 +1,9 @@
 import pytest
 
 from lens_relearn import LensRelearnError
-from lens_relearn.data import (
-    CONLL_TAGS,
-    Sentence,
-    find_concept,
-    load_ner,
-    read_conll,
-    read_token_label_files,
-    write_conll,
-)
+from lens_relearn.data.conll import read_conll, read_token_label_files, write_conll
+from lens_relearn.data.sentences import CONLL_TAGS, Sentence, find_concept
+from lens_relearn.data.sources import load_ner
 
 CONLL_SAMPLE = """\
 -DOCSTART- -X- -X- O

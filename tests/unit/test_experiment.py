@@ -3,8 +3,9 @@ import json
 import pytest
 
 from lens_relearn import LensRelearnError, load_ner
-from lens_relearn import experiment
-from lens_relearn.experiment import ExperimentConfig, preset, run_experiment
+from lens_relearn.study import runner as experiment
+from lens_relearn.study.config import ExperimentConfig, preset
+from lens_relearn.study.runner import run_experiment
 
 TINY = dict(model="tiny-bert", n_train=60, n_validation=30, n_test=30, n_novel=10, base_epochs=1,
             rounds=1, max_types=300, primed_top=20)

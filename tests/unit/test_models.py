@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lens_relearn import LensRelearnError, known_specs, load_model, neuron_site, neuron_sites
-from lens_relearn.models import _write_atomically, cache_dir
+from lens_relearn.models.loading import _write_atomically, cache_dir
 
 
 def out_projection(model, layer: int) -> torch.nn.Module:

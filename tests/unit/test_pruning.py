@@ -5,8 +5,8 @@ from scipy.stats import chisquare
 from transformers.pytorch_utils import Conv1D
 
 from lens_relearn import CONLL_TAGS, LensRelearnError, Sentence, Tagger, evaluate_tagger, load_model, train_tagger
-from lens_relearn.models import neuron_site
-from lens_relearn.pruning import prune, random_neurons
+from lens_relearn.models.sites import neuron_site
+from lens_relearn.neurons.pruning import prune, random_neurons
 
 SENTENCES = [
     Sentence(["Rain", "fell", "in", "Oslo", "and", "New", "York", "."], ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]),

@@ -26,8 +26,9 @@ import pytest
 import safetensors.torch
 import torch
 
-from lens_relearn import experiment
-from lens_relearn.experiment import ExperimentConfig, run_experiment
+from lens_relearn.study import runner as experiment
+from lens_relearn.study.config import ExperimentConfig
+from lens_relearn.study.runner import run_experiment
 
 # Two optimizer steps an epoch, a rate high enough that rankings move (so primed.csv has rows),
 # the concept in every split; about two seconds a run.

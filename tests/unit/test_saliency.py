@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lens_relearn.ranking import Ranking, normalised_saliency
+from lens_relearn.neurons.ranking import Ranking, normalised_saliency
 
 SIZES = [1, 99, 100, 150, 512, 5376, 9216, 46080]
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lens_relearn.activations import collect_stats
-from lens_relearn.analysis import SALIENT
-from lens_relearn.experiment import load_stage
-from lens_relearn.ranking import normalised_saliency, rank_neurons
+from lens_relearn.neurons.activations import collect_stats
+from lens_relearn.neurons.ranking import normalised_saliency, rank_neurons
+from lens_relearn.study.runner import load_stage
+from lens_relearn.study.tables import SALIENT
 
 STAGES = ["base", "pruned", "round1", "round2"]  # the shared tiny study's (tests/unit/conftest.py)
 

@@ -1,8 +1,8 @@
 import pytest
 
 from lens_relearn import LensRelearnError
-from lens_relearn.data import CONLL_TAGS, Sentence
-from lens_relearn.synthetic import (
+from lens_relearn.data.sentences import CONLL_TAGS, Sentence
+from lens_relearn.data.synthetic import (
     _AFFIX_WORDS,
     _corpus,
     _lexicon,

@@ -22,8 +22,10 @@ from lens_relearn import (
     plot_similarity,
 )
 from lens_relearn.cli import main
-from lens_relearn.data import Sentence
-from lens_relearn.viz import ARM_STYLE, _examples, circuitsvis_script, html_page
+from lens_relearn.data.sentences import Sentence
+from lens_relearn.views.neuron_views import _examples
+from lens_relearn.views.page import circuitsvis_script, html_page
+from lens_relearn.views.plots import ARM_STYLE
 
 PAYLOAD = "<script>alert(1)</script>"
 PLOTS = [plot_f1, plot_layer_saliency, plot_saliency_heatmap, plot_similarity, plot_redistribution]

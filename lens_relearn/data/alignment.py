@@ -24,7 +24,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from lens_relearn.data import Sentence
+from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
 
 Aggregation = Literal["first", "last", "average"]
@@ -66,7 +66,7 @@ def is_byte_level(tokenizer: PreTrainedTokenizerBase) -> bool:
     """Whether a fast tokenizer is byte-level BPE (GPT-2 family) rather than WordPiece.
 
     Example:
-        >>> from lens_relearn.models import _minilm_folder
+        >>> from lens_relearn.models.loading import _minilm_folder
         >>> from transformers import AutoTokenizer
         >>> is_byte_level(AutoTokenizer.from_pretrained(_minilm_folder()))
         False
@@ -91,7 +91,7 @@ def encode(
         The padded batch (right padding) with its token-to-word map.
 
     Example:
-        >>> from lens_relearn.models import _minilm_folder
+        >>> from lens_relearn.models.loading import _minilm_folder
         >>> from transformers import AutoTokenizer
         >>> tokenizer = AutoTokenizer.from_pretrained(_minilm_folder())
         >>> batch = encode(tokenizer, [Sentence(["Visit", "Zürich", "!"], ["O", "B-LOC", "O"])])

@@ -22,11 +22,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.alignment import Aggregation, EncodedBatch, WordPooler, encode
-from lens_relearn.data import Sentence, entity_class
+from lens_relearn.data.alignment import Aggregation, EncodedBatch, WordPooler, encode
+from lens_relearn.data.sentences import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
-from lens_relearn.models import Neuron, context_length, neuron_site
+from lens_relearn.models.sites import Neuron, context_length, neuron_site
 
 
 @dataclass(frozen=True)

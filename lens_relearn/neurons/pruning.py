@@ -32,7 +32,7 @@ from transformer_lens.model_bridge.supported_architectures.bert import BertArchi
 from transformers.pytorch_utils import Conv1D
 
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models import Neuron, NeuronSite, Site, neuron_site
+from lens_relearn.models.sites import Neuron, NeuronSite, Site, neuron_site
 
 Mode = Literal["mask", "weights"]
 Value = Literal["zero", "mean"]

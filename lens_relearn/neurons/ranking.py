@@ -18,10 +18,10 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from lens_relearn.activations import ActivationStats
-from lens_relearn.data import Concept
+from lens_relearn.data.sentences import Concept
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models import Neuron
+from lens_relearn.models.sites import Neuron
+from lens_relearn.neurons.activations import ActivationStats
 
 Method = Literal["probeless", "binary"]
 METHODS: tuple[Method, ...] = ("probeless", "binary")
@@ -162,7 +162,7 @@ def rank_neurons(stats: ActivationStats, concept: str | Concept, *, method: Meth
 
     Example:
         >>> import torch
-        >>> from lens_relearn.activations import ActivationStats
+        >>> from lens_relearn.neurons.activations import ActivationStats
         >>> total = torch.tensor([[[0.0, 5.0]], [[1.0, 1.0]]], dtype=torch.float64)  # O, LOC
         >>> stats = ActivationStats("mlp", "first", ("O", "LOC"), torch.tensor([1, 1]), total, total ** 2)
         >>> rank_neurons(stats, "LOC").top(2)

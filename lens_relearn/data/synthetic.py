@@ -2,7 +2,7 @@
 
 Sentences are drawn from typed templates ("{PER} was born in {CITY} , {REGION} , in {YEAR} .")
 and tagged in IOB2 over CoNLL-2003's nine tags. Everything comes from the small files in
-``lens_relearn/resources`` (see its ``ATTRIBUTION.md``):
+``lens_relearn/data/resources`` (see its ``ATTRIBUTION.md``):
 
 - real location names: GeoNames cities, countries, US states and continents, plus hand-written
   regions, rivers, seas, mountains and lakes (``the`` before "the Danube" is tagged O);
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
-from lens_relearn.data import NerData, Sentence
+from lens_relearn.data.sentences import NerData, Sentence
 from lens_relearn.errors import LensRelearnError
 
-_RESOURCES = files("lens_relearn") / "resources"
+_RESOURCES = files("lens_relearn.data") / "resources"
 _SPLITS = ("train", "validation", "test", "novel_test")
 _POOL_SHARE = 0.15  # of each kind of place, for validation and for test alike; train has the rest
 _KIND_OF = {  # kinds of place in the resource files -> the kind a template slot asks for

@@ -17,11 +17,13 @@ from jaxtyping import Float
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.activations import TopTokens
-from lens_relearn.alignment import is_byte_level
-from lens_relearn.ranking import Ranking
+from lens_relearn.data.alignment import is_byte_level
+from lens_relearn.neurons.activations import TopTokens
+from lens_relearn.neurons.ranking import Ranking
 
 Embedder = Callable[[Sequence[str]], Float[Tensor, "words dim"]]
+
+
 SALIENT = 0.5  # the paper's threshold on normalised saliency
 
 
@@ -144,32 +146,3 @@ def primed_neurons(base: pd.DataFrame, final: pd.DataFrame, *, top: int) -> pd.D
         "concept_similarity": "concept_similarity_after", "similarity_to_base": "similarity_to_base",
     }
     return chosen.sort_values("position")[list(columns)].rename(columns=columns).reset_index(drop=True)
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation (average ranks for ties).
-
-    Example:
-        >>> spearman([1, 2, 3, 4], [10, 20, 30, 25])
-        0.8
-    """
-    def ranks(values: Sequence[float]) -> Tensor:
-        return torch.tensor(pd.Series(values).rank().to_numpy(), dtype=torch.float64)
-
-    a, b = ranks(x), ranks(y)
-    a, b = a - a.mean(), b - b.mean()
-    denominator = float(a.norm() * b.norm())
-    return round(float(a @ b) / denominator, 12) if denominator else math.nan
-
-
-def interval(values: Sequence[float]) -> dict:
-    """Mean of some values with a 95% interval (normal approximation; zero width for one value).
-
-    Example:
-        >>> interval([0.8, 0.9, 1.0])["mean"]
-        0.9
-    """
-    n = len(values)
-    mean = sum(values) / n
-    half = 1.96 * math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n) if n > 1 else 0.0
-    return {"mean": round(mean, 12), "low": mean - half, "high": mean + half, "n": n}

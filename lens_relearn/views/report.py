@@ -18,9 +18,18 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lens_relearn import viz
-from lens_relearn.experiment import ExperimentConfig
 from lens_relearn.files import replace_file
+from lens_relearn.study.config import ExperimentConfig
+from lens_relearn.views.neuron_views import neuron_views
+from lens_relearn.views.plots import (
+    f1_table,
+    plot_f1,
+    plot_layer_saliency,
+    plot_redistribution,
+    plot_saliency_heatmap,
+    plot_similarity,
+)
+from lens_relearn.views.page import html_page
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -64,7 +73,7 @@ def _f1_tables(out: Path) -> str:
     splits = pd.read_csv(out / "performance.csv").split.unique()
     parts = []
     for split in [s for s in ("test", "novel_test") if s in splits]:
-        table = viz.f1_table(out, split=split)
+        table = f1_table(out, split=split)
         rows = [(arm, metric, *values) for (arm, metric), values in zip(table.index, table.to_numpy().tolist())]
         parts.append(f"<h3>{html.escape(split)} split</h3>" + _table(["arm", "metric", *table.columns], rows))
     return "".join(parts)
@@ -88,7 +97,7 @@ def _primed(out: Path, seed: int, count: int, top: int) -> str:
     header = ["neuron", "rank: base → final", "saliency before", "saliency after",
               "concept similarity before", "concept similarity after", "similarity to base",
               "top tokens before", "top tokens after"]
-    views = viz.neuron_views(out, list(zip(primed.layer, primed["index"])), seed=seed)
+    views = neuron_views(out, list(zip(primed.layer, primed["index"])), seed=seed)
     return intro + _table(header, rows) + "".join(view.body for view in views)
 
 
@@ -118,11 +127,11 @@ def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -
                           "and after the last round.",
     }
     figures = [  # the first plot checks that out_dir holds a finished study
-        (viz.plot_f1(out), captions["f1"]),
-        (viz.plot_layer_saliency(out), captions["layers"]),
-        (viz.plot_saliency_heatmap(out, seed=seed), captions["heatmap"]),
-        (viz.plot_similarity(out, seed=seed), captions["similarity"]),
-        (viz.plot_redistribution(out), captions["redistribution"]),
+        (plot_f1(out), captions["f1"]),
+        (plot_layer_saliency(out), captions["layers"]),
+        (plot_saliency_heatmap(out, seed=seed), captions["heatmap"]),
+        (plot_similarity(out, seed=seed), captions["similarity"]),
+        (plot_redistribution(out), captions["redistribution"]),
     ]
     config = ExperimentConfig.from_json((out / "config.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
@@ -136,5 +145,5 @@ def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -
         f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
     path = out / "report.html"
-    replace_file(path, lambda staging: staging.write_text(viz.html_page(title, body), encoding="utf-8"))
+    replace_file(path, lambda staging: staging.write_text(html_page(title, body), encoding="utf-8"))
     return path

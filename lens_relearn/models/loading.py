@@ -1,4 +1,4 @@
-"""Loading models as TransformerLens bridges, offline first, and describing their neuron sites.
+"""Loading models as TransformerLens bridges, offline first,.
 
 A model spec is one of:
 
@@ -17,9 +17,8 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, NamedTuple
+from typing import Callable
 
 import torch
 import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (attaches boot_transformers)
@@ -37,20 +36,25 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from lens_relearn import distilbert_adapter
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.models.distilbert_adapter import register as register_distilbert
 
-distilbert_adapter.register()
+register_distilbert()
 
-Site = Literal["mlp", "resid"]
-SITES: tuple[Site, ...] = ("mlp", "resid")
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
 MASKED_LM_TYPES = ("bert", "distilbert")
+
+
 TINY_WIDTH = {"layers": 2, "d_model": 64, "heads": 4, "d_mlp": 256, "n_ctx": 512}
+
+
 EMBEDDED_SPECS = ("minilm", "smollm2")
+
+
 TINY_SPECS = ("tiny-gpt2", "tiny-bert", "tiny-distilbert", "tiny-llama")
-MAX_TOKENS = 512  # NER sentences are short: no batch needs a longer context
 
 
 def cache_dir() -> Path:
@@ -263,80 +267,3 @@ def load_model(
     bridge.eval()
     bridge.model_spec = str(spec)
     return bridge
-
-
-class Neuron(NamedTuple):
-    """One unit at a neuron site: its layer and its index within the layer."""
-
-    layer: int
-    index: int
-
-
-@dataclass(frozen=True)
-class NeuronSite:
-    """Where a model's neurons of one kind live (DESIGN.md decision 3).
-
-    Attributes:
-        name: ``"mlp"`` (input of the MLP output projection) or ``"resid"`` (residual
-            stream after each block, with the embedding output as layer 0).
-        hook_names: One hook point per layer, in layer order.
-        units: Neurons per layer (``d_mlp`` or ``d_model``).
-    """
-
-    name: Site
-    hook_names: tuple[str, ...]
-    units: int
-
-    @property
-    def n_layers(self) -> int:
-        """The number of layers at this site."""
-        return len(self.hook_names)
-
-    @property
-    def n_neurons(self) -> int:
-        """All neurons at this site, over every layer."""
-        return self.n_layers * self.units
-
-
-def neuron_sites(model: TransformerBridge) -> dict[Site, NeuronSite]:
-    """The ``mlp`` and ``resid`` neuron sites of a model.
-
-    Example:
-        >>> sites = neuron_sites(load_model("tiny-gpt2"))
-        >>> sites["mlp"].hook_names
-        ('blocks.0.mlp.hook_post', 'blocks.1.mlp.hook_post')
-        >>> sites["resid"].n_layers, sites["resid"].units
-        (3, 64)
-    """
-    layers = range(model.cfg.n_layers)
-    return {
-        "mlp": NeuronSite("mlp", tuple(f"blocks.{l}.mlp.hook_post" for l in layers), model.cfg.d_mlp),
-        "resid": NeuronSite(
-            "resid",
-            ("blocks.0.hook_resid_pre",) + tuple(f"blocks.{l}.hook_resid_post" for l in layers),
-            model.cfg.d_model,
-        ),
-    }
-
-
-def context_length(model: TransformerBridge) -> int:
-    """Tokens a sentence may take: the model's context, at most ``MAX_TOKENS``.
-
-    Example:
-        >>> context_length(load_model("tiny-gpt2"))
-        512
-    """
-    return min(int(model.cfg.n_ctx), MAX_TOKENS)
-
-
-def neuron_site(model: TransformerBridge, site: str) -> NeuronSite:
-    """One neuron site of a model, by name; an unknown name raises ``LensRelearnError``.
-
-    Example:
-        >>> neuron_site(load_model("tiny-bert"), "mlp").n_neurons
-        512
-    """
-    sites = neuron_sites(model)
-    if site not in sites:
-        raise LensRelearnError(f"Unknown neuron site {site!r}; the sites are {', '.join(SITES)}.")
-    return sites[site]

@@ -1,0 +1,169 @@
+"""Token-level NER sentences in IOB2, the NER data splits, and concepts (an entity type or a label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from lens_relearn.errors import LensRelearnError
+
+CONLL_TAGS: tuple[str, ...] = (
+    "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC",
+)
+
+
+ENTITY_TYPES: tuple[str, ...] = ("PER", "ORG", "LOC", "MISC")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence: its words and one tag a word.
+
+    Example:
+        >>> Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"]).entities()
+        [('LOC', 2, 3)]
+    """
+
+    words: list[str]
+    tags: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.words) != len(self.tags):
+            raise LensRelearnError(
+                f"A sentence has {len(self.words)} words but {len(self.tags)} tags: {self.words!r}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def entities(self) -> list[tuple[str, int, int]]:
+        """The IOB2 entity spans as ``(type, start, end)``, end exclusive."""
+        return entity_spans(self.tags)
+
+
+def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """The entity spans of IOB2 tags as ``(type, start, end)``, end exclusive.
+
+    ``I-X`` after ``O`` or after another type opens a new entity, as in conlleval.
+
+    Example:
+        >>> entity_spans(["B-LOC", "I-LOC", "O", "I-PER", "I-ORG"])
+        [('LOC', 0, 2), ('PER', 3, 4), ('ORG', 4, 5)]
+    """
+    spans: list[tuple[str, int, int]] = []
+    for index, tag in enumerate(tags):
+        prefix, _, kind = tag.partition("-")
+        if prefix == "I" and spans and spans[-1][2] == index and spans[-1][0] == kind:
+            spans[-1] = (kind, spans[-1][1], index + 1)
+        elif prefix in ("B", "I"):
+            spans.append((kind, index, index + 1))
+    return spans
+
+
+@dataclass(frozen=True)
+class NerData:
+    """A labelled corpus split three ways.
+
+    Attributes:
+        train, validation, test: The splits.
+        labels: Every tag the corpus may use, in a fixed order (``CONLL_TAGS`` for NER).
+        source: Where it came from (``"synthetic"``, a path, ``"conll2003"``).
+        novel_test: Test sentences whose location names are invented (synthetic only).
+    """
+
+    train: list[Sentence]
+    validation: list[Sentence]
+    test: list[Sentence]
+    labels: tuple[str, ...] = CONLL_TAGS
+    source: str = ""
+    novel_test: list[Sentence] = field(default_factory=list)
+
+    def splits(self) -> dict[str, list[Sentence]]:
+        """The non-empty splits by name."""
+        named = {"train": self.train, "validation": self.validation, "test": self.test,
+                 "novel_test": self.novel_test}
+        return {name: split for name, split in named.items() if split}
+
+
+def entity_class(tag: str) -> str:
+    """The class a tag belongs to: its entity type for IOB tags, else the tag itself.
+
+    Example:
+        >>> [entity_class(tag) for tag in ("B-LOC", "I-LOC", "O", "N/A")]
+        ['LOC', 'LOC', 'O', 'N/A']
+    """
+    return tag[2:] if tag[:2] in ("B-", "I-") else tag
+
+
+def to_iob2(tags: list[str]) -> list[str]:
+    """Convert IOB1 tags (I- opens an entity, B- only splits two adjacent ones) to IOB2.
+
+    Example:
+        >>> to_iob2(["I-LOC", "I-LOC", "O", "I-PER", "B-PER"])
+        ['B-LOC', 'I-LOC', 'O', 'B-PER', 'B-PER']
+    """
+    converted = []
+    for index, tag in enumerate(tags):
+        if tag.startswith("I-") and (index == 0 or entity_class(tags[index - 1]) != tag[2:]):
+            tag = "B-" + tag[2:]
+        converted.append(tag)
+    return converted
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A concept to remove: the class of tags it covers, and the contrast classes beside it.
+
+    Attributes:
+        name: The class name (``"LOC"``; any label for token/label files).
+        tags: The tags that are the concept (``("B-LOC", "I-LOC")``).
+        classes: Every class of the data, the concept's included, in label order.
+
+    Example:
+        >>> loc = find_concept("LOC", CONLL_TAGS)
+        >>> loc.tags, loc.contrast
+        (('B-LOC', 'I-LOC'), ('O', 'PER', 'ORG', 'MISC'))
+    """
+
+    name: str
+    tags: tuple[str, ...]
+    classes: tuple[str, ...]
+
+    @property
+    def contrast(self) -> tuple[str, ...]:
+        """The classes that are not the concept."""
+        return tuple(c for c in self.classes if c != self.name)
+
+
+def labels_of(sentences: list[Sentence]) -> tuple[str, ...]:
+    """The tags used in some sentences, in ``CONLL_TAGS`` order where they are CoNLL tags.
+
+    Example:
+        >>> labels_of([Sentence(["Oslo", "rain"], ["LOC", "N/A"])])
+        ('LOC', 'N/A')
+    """
+    used = {tag for sentence in sentences for tag in sentence.tags}
+    return tuple(t for t in CONLL_TAGS if t in used) + tuple(sorted(used - set(CONLL_TAGS)))
+
+
+def find_concept(concept: str | Concept, labels: Sequence[str]) -> Concept:
+    """Resolve a concept by name against the labels of some data.
+
+    Args:
+        concept: A class name (``"LOC"``) or a ``Concept`` (checked against ``labels``).
+        labels: The tags the data uses.
+
+    Raises:
+        LensRelearnError: No tag of ``labels`` belongs to the concept (the message lists the
+            classes present).
+    """
+    name = concept.name if isinstance(concept, Concept) else concept
+    classes = tuple(dict.fromkeys(entity_class(tag) for tag in labels))
+    tags = tuple(tag for tag in labels if entity_class(tag) == name)
+    if not tags:
+        raise LensRelearnError(
+            f"The concept {name!r} is not in the data; the classes present are "
+            f"{', '.join(classes) or 'none'}."
+        )
+    return Concept(name, tags, classes)

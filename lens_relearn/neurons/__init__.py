@@ -1,0 +1,8 @@
+"""Neurons: activation statistics and top tokens, concept rankings, pruning."""
+
+from lens_relearn.neurons.activations import ActivationStats, TopTokens, collect_stats, top_tokens
+from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
+from lens_relearn.neurons.ranking import Ranking, rank_neurons
+
+__all__ = ["ActivationStats", "PrunedNeurons", "Ranking", "TopTokens", "collect_stats", "prune",
+           "random_neurons", "rank_neurons", "top_tokens"]

@@ -1,0 +1,72 @@
+"""Entity-level precision, recall and F1 (conlleval / seqeval semantics) and scoring a tagger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lens_relearn.data.sentences import Sentence, entity_spans
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.tagger.model import Tagger
+
+
+def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
+    """Entity-level precision, recall and F1 on IOB2 tags, as conlleval and seqeval count them.
+
+    An entity is right only if its type and both ends are right. ``I-X`` after ``O`` or after
+    another type opens a new entity.
+
+    Args:
+        gold: The true tags, one list a sentence.
+        pred: The predicted tags, aligned with ``gold``.
+
+    Returns:
+        ``precision``, ``recall``, ``f1`` over all entities and ``per_type``: the same three
+        plus ``support`` (true entities) for each type.
+
+    Example:
+        >>> gold = [["O", "B-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+        >>> pred = [["B-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
+        >>> scores = entity_scores(gold, pred)
+        >>> scores["f1"], scores["per_type"]["PER"]["f1"], scores["per_type"]["MISC"]["recall"]
+        (0.5, 1.0, 0.0)
+    """
+    if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred)):
+        raise LensRelearnError("Gold and predicted tags must have the same sentences and lengths.")
+    true_spans, pred_spans = set(), set()
+    for index, (g, p) in enumerate(zip(gold, pred)):
+        true_spans |= {(index, *span) for span in entity_spans(g)}
+        pred_spans |= {(index, *span) for span in entity_spans(p)}
+    types = sorted({span[1] for span in true_spans | pred_spans})
+
+    def score(true: set, predicted: set) -> dict:
+        hits = len(true & predicted)
+        precision = hits / len(predicted) if predicted else 0.0
+        recall = hits / len(true) if true else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1, "support": len(true)}
+
+    overall = score(true_spans, pred_spans)
+    overall["per_type"] = {
+        kind: score({s for s in true_spans if s[1] == kind}, {s for s in pred_spans if s[1] == kind})
+        for kind in types
+    }
+    return overall
+
+
+def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size: int = 64) -> dict:
+    """Score a tagger on labelled sentences.
+
+    Returns:
+        ``entity_scores`` of its predictions plus ``token_accuracy`` (share of words tagged
+        right) and ``sentences``.
+    """
+    if not sentences:
+        raise LensRelearnError("No sentences to evaluate on.")
+    predicted = tagger.predict(sentences, batch_size=batch_size)
+    gold = [s.tags for s in sentences]
+    scores = entity_scores(gold, predicted)
+    words = sum(len(g) for g in gold)
+    scores["token_accuracy"] = sum(a == b for g, p in zip(gold, predicted) for a, b in zip(g, p)) / words
+    scores["sentences"] = len(sentences)
+    return scores

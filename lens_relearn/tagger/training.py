@@ -1,0 +1,166 @@
+"""Training a tagger: AdamW with a linear schedule, length-grouped batches, deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from lens_relearn.data.sentences import Sentence
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.tagger.model import Tagger
+
+
+@dataclass
+class TrainHistory:
+    """What a training run did: the loss of every step and the time of every epoch."""
+
+    losses: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+
+def length_grouped_batches(
+    sentences: Sequence[Sentence], batch_size: int, generator: random.Random
+) -> list[list[Sentence]]:
+    """Shuffled batches of sentences of similar length, so little compute goes to padding.
+
+    Sentences are shuffled, sorted by length inside windows of 50 batches, cut into batches,
+    and the batches shuffled again.
+    """
+    order = list(range(len(sentences)))
+    generator.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: len(sentences[i]))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    generator.shuffle(batches)
+    return [[sentences[i] for i in batch] for batch in batches]
+
+
+class Schedule:
+    """AdamW with linear warm-up and decay over a fixed number of steps.
+
+    One schedule may span several ``train_tagger`` calls (e.g. retraining rounds that continue
+    one schedule); ``state_dict``/``load_state_dict`` carry it across an interruption.
+
+    Args:
+        tagger: The tagger whose parameters are optimised.
+        steps: Steps of the whole schedule.
+        lr: Peak learning rate.
+        warmup_fraction: Share of the steps over which the rate climbs linearly to ``lr``.
+        weight_decay: AdamW weight decay (not applied to biases and norms).
+    """
+
+    def __init__(
+        self, tagger: Tagger, *, steps: int, lr: float, warmup_fraction: float = 0.0,
+        weight_decay: float = 0.01,
+    ) -> None:
+        if steps < 1 or lr <= 0 or not 0 <= warmup_fraction < 1:
+            raise LensRelearnError(
+                f"Need steps >= 1, lr > 0 and 0 <= warmup_fraction < 1; got {steps}, {lr}, {warmup_fraction}."
+            )
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in tagger.parameters() if p.ndim >= 2], "weight_decay": weight_decay},
+                {"params": [p for p in tagger.parameters() if p.ndim < 2], "weight_decay": 0.0},
+            ],
+            lr=lr,
+        )
+        warmup = int(warmup_fraction * steps)
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return max(0.0, (steps - step) / max(1, steps - warmup))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    def step(self) -> None:
+        """Update the parameters from their gradients and advance the learning rate."""
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        """The optimizer's moments and the schedule's position."""
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume from ``state_dict()``."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+def steps_per_epoch(n_sentences: int, batch_size: int) -> int:
+    """Optimizer steps in one pass over ``n_sentences``."""
+    return math.ceil(n_sentences / batch_size)
+
+
+def train_tagger(
+    tagger: Tagger,
+    sentences: Sequence[Sentence],
+    *,
+    epochs: int = 3,
+    lr: float = 5e-5,
+    batch_size: int = 16,
+    seed: int = 0,
+    warmup_fraction: float = 0.0,
+    weight_decay: float = 0.01,
+    max_grad_norm: float = 1.0,
+    schedule: Schedule | None = None,
+    progress: bool = True,
+) -> TrainHistory:
+    """Fine-tune the whole model and the head with AdamW and a linear decay.
+
+    Deterministic on the CPU for a seed (the global random state is left as it was).
+
+    Args:
+        tagger: The tagger to train, in place.
+        sentences: Labelled training sentences.
+        epochs: Passes over the sentences.
+        lr: Peak learning rate (of a new schedule).
+        batch_size: Sentences a step.
+        seed: Seeds batch order and dropout.
+        warmup_fraction: Share of the steps over which the rate climbs to ``lr`` (new schedule).
+        weight_decay: AdamW weight decay, not applied to biases and norms (new schedule).
+        max_grad_norm: Gradient clipping threshold.
+        schedule: Continue this schedule instead of starting one over these epochs.
+        progress: Show a progress bar.
+
+    Returns:
+        The loss of every step and the seconds of every epoch.
+    """
+    if not sentences:
+        raise LensRelearnError("No training sentences.")
+    if epochs < 1 or batch_size < 1:
+        raise LensRelearnError(f"Need epochs >= 1 and batch_size >= 1; got {epochs}, {batch_size}.")
+    steps = epochs * steps_per_epoch(len(sentences), batch_size)
+    if schedule is None:
+        schedule = Schedule(tagger, steps=steps, lr=lr, warmup_fraction=warmup_fraction,
+                            weight_decay=weight_decay)
+    history = TrainHistory()
+    order = random.Random(seed)
+    tagger.train()
+    with torch.random.fork_rng(), tqdm(total=steps, desc="training", disable=not progress) as bar:
+        torch.manual_seed(seed)
+        for _ in range(epochs):
+            start = time.perf_counter()
+            for chunk in length_grouped_batches(sentences, batch_size, order):
+                loss = tagger.loss(tagger.encode(chunk))
+                schedule.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(tagger.parameters(), max_grad_norm)
+                schedule.step()
+                history.losses.append(loss.item())
+                bar.update()
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+            history.epoch_seconds.append(time.perf_counter() - start)
+    tagger.eval()
+    return history

@@ -1,0 +1,16 @@
+"""Seeing relearning: neuron views, plots and the HTML report of a finished study."""
+
+from lens_relearn.views.neuron_views import neuron_view, neuron_views
+from lens_relearn.views.page import View
+from lens_relearn.views.plots import (
+    f1_table,
+    plot_f1,
+    plot_layer_saliency,
+    plot_redistribution,
+    plot_saliency_heatmap,
+    plot_similarity,
+)
+from lens_relearn.views.report import write_report
+
+__all__ = ["View", "f1_table", "neuron_view", "neuron_views", "plot_f1", "plot_layer_saliency",
+           "plot_redistribution", "plot_saliency_heatmap", "plot_similarity", "write_report"]

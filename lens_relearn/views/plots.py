@@ -1,0 +1,275 @@
+"""Plots of a finished study, as matplotlib figures made without pyplot.
+
+Plots are ``matplotlib.figure.Figure`` objects made without pyplot, so no GUI backend is
+involved; they render with Agg when saved, and inline in Jupyter after ``%matplotlib inline``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.study.config import ExperimentConfig
+from lens_relearn.study.statistics import interval, spearman
+from lens_relearn.study.tables import SALIENT
+
+ARM_STYLE = {
+    "concept": ("concept pruning", "tab:red"),
+    "random": ("random pruning (baseline)", "tab:blue"),
+    "none": ("no pruning (control)", "tab:gray"),
+}
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the plots and views need from a run's folder."""
+
+    out: Path
+    config: ExperimentConfig
+
+    @property
+    def stages(self) -> list[str]:
+        return self.config.stages()
+
+    @property
+    def final(self) -> str:
+        return f"round{self.config.rounds}"
+
+    @property
+    def concept(self) -> str:
+        return json.loads((self.out / "summary.json").read_text())["concept"]
+
+    def arm(self, arm: str | None) -> str:
+        if arm is not None and arm not in self.config.arms:
+            raise LensRelearnError(f"{self.out} has no {arm!r} arm; its arms are {', '.join(self.config.arms)}.")
+        return self.config.arms[0] if arm is None else arm
+
+    def scores(self, split: str) -> pd.DataFrame:
+        performance = self.table("performance.csv")
+        rows = performance[performance.split == split]
+        if rows.empty:
+            raise LensRelearnError(f"{self.out} has no {split!r} scores; splits: {sorted(set(performance.split))}.")
+        return rows
+
+    def table(self, name: str) -> pd.DataFrame:
+        path = self.out / name
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+def _run(out_dir: str | Path) -> _Run:
+    out = Path(out_dir)
+    if not (out / "summary.json").is_file():
+        raise LensRelearnError(
+            f"{out} holds no finished study (summary.json is missing); "
+            f"run `lens-relearn run --out {out}` first."
+        )
+    return _Run(out, ExperimentConfig.from_json((out / "config.json").read_text()))
+
+
+def f1_table(out_dir: str | Path, *, split: str = "test") -> pd.DataFrame:
+    """Overall and concept F1 at every stage of every arm (mean over seeds).
+
+    Args:
+        out_dir: A finished study's folder.
+        split: ``validation``, ``test`` or ``novel_test``.
+
+    Returns:
+        One row an ``(arm, metric)`` pair, one column a stage.
+    """
+    run = _run(out_dir)
+    means = run.scores(split).groupby(["arm", "stage"])[["f1", "concept_f1"]].mean()
+    metrics = {"f1": "F1", "concept_f1": f"{run.concept} F1"}
+    records = {(arm, label): [means.loc[(arm, stage), column] for stage in run.stages]
+               for arm in run.config.arms for column, label in metrics.items()}
+    table = pd.DataFrame.from_dict(records, orient="index", columns=run.stages)
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["arm", "metric"])
+    return table
+
+
+def plot_f1(out_dir: str | Path, *, split: str = "test") -> Figure:
+    """Overall and concept F1 per stage for every arm run (concept, random, none).
+
+    Args:
+        out_dir: A finished study's folder.
+        split: Which split's scores.
+
+    Returns:
+        Two panels, overall F1 and the concept's F1, one line an arm; bars are 95% intervals
+        over seeds when there are several.
+    """
+    run = _run(out_dir)
+    rows = run.scores(split)
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    axes = figure.subplots(1, 2, sharey=True)
+    positions = np.arange(len(run.stages))
+    for axis, (column, label) in zip(axes, (("f1", "overall entity F1"), ("concept_f1", f"{run.concept} F1"))):
+        for arm in run.config.arms:
+            name, colour = ARM_STYLE[arm]
+            stats = [interval(rows[(rows.arm == arm) & (rows.stage == s)][column].tolist()) for s in run.stages]
+            means = np.array([s["mean"] for s in stats])
+            errors = np.array([[s["mean"] - s["low"] for s in stats], [s["high"] - s["mean"] for s in stats]])
+            errors = errors.clip(min=0)  # the mean is rounded
+            axis.errorbar(positions, means, yerr=errors, label=name, color=colour, marker="o", capsize=3)
+        axis.set_xticks(positions, run.stages)
+        axis.set_ylim(0, 1.02)
+        axis.set_xlabel("stage")
+        axis.set_title(label)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel(f"F1 on the {split} split")
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(run.config.arms))
+    figure.suptitle(f"{run.config.model}: F1 after pruning and each retraining round")
+    return figure
+
+
+def plot_layer_saliency(out_dir: str | Path, *, arm: str | None = None) -> Figure:
+    """Mean concept saliency of each layer at each stage, with 95% intervals (Lo et al., figs. 2-5).
+
+    Args:
+        out_dir: A finished study's folder.
+        arm: Which arm (default: the study's first, usually ``concept``).
+
+    Returns:
+        One line a stage over the layers, its interval shaded.
+    """
+    run = _run(out_dir)
+    arm = run.arm(arm)
+    layers = run.table("layers.csv")
+    layers = layers[layers.arm == arm].groupby(["stage", "layer"])[["mean", "low", "high"]].mean()
+    figure = Figure(figsize=(8, 4.5), layout="constrained")
+    axis = figure.subplots()
+    palette = [f"C{i}" for i in range(len(run.stages))]
+    for stage, colour in zip(run.stages, palette):
+        rows = layers.loc[stage]
+        axis.plot(rows.index, rows["mean"], marker="o", color=colour, label=stage)
+        axis.fill_between(rows.index, rows["low"], rows["high"], color=colour, alpha=0.15)
+    axis.set_xlabel("layer")
+    axis.set_ylabel("mean normalised saliency (0 to 1)")
+    axis.set_xticks(sorted(layers.index.get_level_values("layer").unique()))
+    axis.set_title(f"{run.config.model}: mean {run.concept} saliency per layer ({arm} arm)")
+    figure.legend(title="stage", loc="outside right upper")
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def _stage_neurons(run: _Run, arm: str, seed: int, stage: str) -> pd.DataFrame:
+    neurons = run.table("neurons.parquet")
+    rows = neurons[(neurons.arm == arm) & (neurons.seed == seed) & (neurons.stage == stage)]
+    if rows.empty:
+        raise LensRelearnError(f"{run.out} has no neurons for seed {seed}, arm {arm!r}, stage {stage!r}.")
+    return rows.sort_values(["layer", "index"])
+
+
+def plot_saliency_heatmap(
+    out_dir: str | Path, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0
+) -> Figure:
+    """Saliency of every neuron, layer by neuron, at some stages (pruned neurons grey).
+
+    Within each layer the neurons are ordered by their base saliency, the same order in every
+    panel, so the panels show where saliency leaves and where it comes back.
+
+    Args:
+        out_dir: A finished study's folder.
+        stages: Which stages (default: base and the last round).
+        arm: Which arm (default: the study's first).
+        seed: Which seed.
+
+    Returns:
+        One panel a stage.
+    """
+    run = _run(out_dir)
+    arm = run.arm(arm)
+    stages = list(stages or ("base", run.final))
+    base = _stage_neurons(run, arm, seed, "base")
+    n_layers, units = base.layer.max() + 1, base["index"].max() + 1
+    order = np.argsort(-base.saliency.to_numpy().reshape(n_layers, units), axis=1, kind="stable")
+    figure = Figure(figsize=(10, 0.8 + len(stages) * (0.6 + 0.25 * n_layers)), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(len(stages), 1, sharex=True))
+    for axis, stage in zip(axes, stages):
+        rows = _stage_neurons(run, arm, seed, stage)
+        saliency = np.where(rows.pruned, np.nan, rows.saliency).reshape(n_layers, units)
+        image = axis.imshow(np.take_along_axis(saliency, order, axis=1), aspect="auto", interpolation="nearest",
+                            cmap=colormaps["viridis"].with_extremes(bad="lightgrey"), vmin=0, vmax=1)
+        axis.set_ylabel("layer")
+        axis.set_yticks(range(n_layers))
+        pruned = int(rows.pruned.sum())
+        axis.set_title(f"{stage} ({pruned} pruned neurons in grey)" if pruned else stage)
+    axes[-1].set_xlabel("neurons of each layer, ordered by base saliency")
+    figure.colorbar(image, ax=list(axes), label="normalised saliency")
+    figure.suptitle(f"{run.config.model}: {run.concept} saliency per neuron ({arm} arm, seed {seed})")
+    return figure
+
+
+def plot_similarity(
+    out_dir: str | Path, *, stage: str | None = None, arm: str | None = None, seed: int = 0
+) -> Figure:
+    """Each surviving neuron's top-token similarity to the base model against its saliency.
+
+    Args:
+        out_dir: A finished study's folder.
+        stage: Which stage (default: the last round).
+        arm: Which arm (default: the study's first).
+        seed: Which seed.
+
+    Returns:
+        A scatter coloured by layer; primed neurons (``primed.csv``) ringed in black.
+    """
+    run = _run(out_dir)
+    arm, stage = run.arm(arm), stage or run.final
+    rows = _stage_neurons(run, arm, seed, stage)
+    alive = rows[~rows.pruned]
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    axis = figure.subplots()
+    points = axis.scatter(alive.saliency, alive.similarity_to_base, c=alive.layer, cmap="viridis", s=8, alpha=0.5,
+                          vmin=0, vmax=rows.layer.max())
+    primed = run.table("primed.csv")
+    primed = primed[primed.seed == seed][["layer", "index"]].merge(alive, on=["layer", "index"])
+    if arm == run.arm(None) and stage == run.final and not primed.empty:
+        axis.scatter(primed.saliency, primed.similarity_to_base, facecolors="none", edgecolors="black", s=40,
+                     label=f"primed neurons ({len(primed)})")
+        axis.legend(loc="lower left")
+    rho = spearman(alive.saliency.tolist(), alive.similarity_to_base.tolist())
+    figure.colorbar(points, ax=axis, label="layer")
+    axis.set_xlabel(f"normalised {run.concept} saliency at {stage}")
+    axis.set_ylabel("cosine similarity of top tokens to the base model's")
+    axis.set_title(f"{run.config.model}: similarity vs saliency ({arm} arm, {stage}; Spearman ρ = {rho:.2f})")
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def plot_redistribution(out_dir: str | Path, *, arm: str | None = None) -> Figure:
+    """Share of each layer's surviving neurons that are salient, at the base and the last round.
+
+    Args:
+        out_dir: A finished study's folder.
+        arm: Which arm (default: the study's first).
+
+    Returns:
+        Grouped bars, two a layer.
+    """
+    run = _run(out_dir)
+    arm = run.arm(arm)
+    layers = run.table("layers.csv")
+    shares = layers[layers.arm == arm].groupby(["stage", "layer"]).salient_share.mean()
+    figure = Figure(figsize=(8, 4.5), layout="constrained")
+    axis = figure.subplots()
+    width = 0.4
+    for offset, stage, colour in ((-width / 2, "base", "tab:gray"), (width / 2, run.final, "tab:red")):
+        values = shares.loc[stage]
+        axis.bar(values.index + offset, values.to_numpy(), width=width, color=colour, label=stage)
+    axis.set_xticks(sorted(shares.loc["base"].index))
+    axis.yaxis.set_major_formatter(PercentFormatter(1.0))
+    axis.set_xlabel("layer")
+    axis.set_ylabel(f"surviving neurons with saliency > {SALIENT}")
+    axis.set_title(f"{run.config.model}: where salient {run.concept} neurons are ({arm} arm)")
+    axis.legend(title="stage")
+    axis.grid(alpha=0.3, axis="y")
+    return figure
