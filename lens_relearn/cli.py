@@ -102,16 +102,23 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(ExperimentConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
-        default = f.default
-        text = f"{f.metadata['help']} (config default: {default})"
+        text = f"{f.metadata['help']} (config default: {f.default})"
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif typing.get_origin(kind) is tuple:
-            item = typing.get_args(kind)[0]
-            parser.add_argument(flag, nargs="+", type=item, default=None, help=text)
+            parser.add_argument(flag, nargs="+", type=_value_type(typing.get_args(kind)[0]), default=None, help=text)
         else:
-            base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
-            parser.add_argument(flag, type=base, default=None, help=text)
+            parser.add_argument(flag, type=_value_type(kind), default=None, help=text)
+
+
+def _value_type(kind: object) -> type:
+    """The type a flag's value is parsed as: ``Literal`` values stay strings (the config checks them)."""
+    if typing.get_origin(kind) is typing.Literal:
+        return str
+    options = [a for a in typing.get_args(kind) if a is not type(None)]
+    if options:  # X | None
+        return _value_type(options[0])
+    return kind  # type: ignore[return-value]
 
 
 def build_parser() -> argparse.ArgumentParser:

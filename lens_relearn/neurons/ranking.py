@@ -9,19 +9,20 @@ Neurons are ranked by score, descending, globally across layers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from jaxtyping import Float
+from einops import rearrange, repeat
+from jaxtyping import Float, Int
 from torch import Tensor
 
 from lens_relearn.data.sentences import Concept
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import ActivationStats
+from lens_relearn.stats import interval
 
 Method = Literal["probeless", "binary"]
 METHODS: tuple[Method, ...] = ("probeless", "binary")
@@ -76,9 +77,9 @@ class Ranking:
     scores: Float[Tensor, "layers units"]
 
     @property
-    def order(self) -> Tensor:
+    def order(self) -> Int[Tensor, " neurons"]:
         """Flat neuron indices (``layer * units + unit``), best first; ties keep index order."""
-        return torch.argsort(-self.scores.flatten(), stable=True)
+        return torch.argsort(-rearrange(self.scores, "layers units -> (layers units)"), stable=True)
 
     @property
     def n_neurons(self) -> int:
@@ -87,8 +88,11 @@ class Ranking:
 
     def neurons(self) -> list[Neuron]:
         """All neurons, best first."""
-        units = self.scores.shape[1]
-        return [Neuron(i // units, i % units) for i in self.order.tolist()]
+        layers, units = self.scores.shape
+        layer_of = repeat(torch.arange(layers), "layers -> (layers units)", units=units)
+        unit_of = repeat(torch.arange(units), "units -> (layers units)", layers=layers)
+        order = self.order
+        return [Neuron(layer, unit) for layer, unit in zip(layer_of[order].tolist(), unit_of[order].tolist(), strict=True)]
 
     def top(self, k: int) -> list[Neuron]:
         """The ``k`` best neurons."""
@@ -111,37 +115,32 @@ class Ranking:
             counts[layer] += 1
         return counts
 
-    def positions(self) -> Float[Tensor, "layers units"]:
+    def positions(self) -> Int[Tensor, "layers units"]:
         """Each neuron's 0-based position in the ranking."""
         positions = torch.empty(self.n_neurons, dtype=torch.long)
         positions[self.order] = torch.arange(self.n_neurons)
-        return positions.view_as(self.scores)
+        return rearrange(positions, "(layers units) -> layers units", units=self.scores.shape[1])
 
     def saliency(self) -> Float[Tensor, "layers units"]:
         """The paper's normalised saliency of every neuron (see ``normalised_saliency``)."""
         return normalised_saliency(self.n_neurons)[self.positions()]
 
     def layer_saliency(self, exclude: Sequence[tuple[int, int]] = ()) -> list[dict]:
-        """Mean normalised saliency per layer with a 95% confidence interval (normal approximation).
+        """Mean normalised saliency per layer with a 95% confidence interval (``lens_relearn.stats.interval``).
 
         Args:
             exclude: Neurons to leave out (e.g. pruned ones, to look at the survivors).
 
         Returns:
-            One dict a layer: ``layer``, ``mean``, ``low``, ``high``, ``n``.
+            One dict a layer: ``layer``, ``mean``, ``low``, ``high``, ``n`` (Student's t
+            interval; zero width for a layer of one neuron, NaN for a layer with none left).
         """
         saliency = self.saliency()
         keep = torch.ones_like(saliency, dtype=torch.bool)
         for layer, index in exclude:
             keep[layer, index] = False
-        rows = []
-        for layer in range(saliency.shape[0]):
-            values = saliency[layer][keep[layer]]
-            n = values.numel()
-            mean = float(values.mean()) if n else math.nan
-            half = 1.96 * float(values.std()) / math.sqrt(n) if n > 1 else math.nan
-            rows.append({"layer": layer, "mean": mean, "low": mean - half, "high": mean + half, "n": n})
-        return rows
+        return [{"layer": layer, **interval(saliency[layer][keep[layer]].tolist())}
+                for layer in range(saliency.shape[0])]
 
 
 def rank_neurons(stats: ActivationStats, concept: str | Concept, *, method: Method = "probeless") -> Ranking:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from lens_relearn.data.alignment import Aggregation
 from lens_relearn.data.sentences import NerData
 from lens_relearn.data.sources import load_ner
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.neurons.ranking import METHODS
+from lens_relearn.models.sites import Site
+from lens_relearn.neurons.pruning import Mode, Value
+from lens_relearn.neurons.ranking import Method
 
-ARMS = ("concept", "random", "none")
+Arm = Literal["concept", "random", "none"]
+ARMS: tuple[Arm, ...] = get_args(Arm)
 
 
 def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -22,7 +26,19 @@ def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything that defines a relearning study; round-trips through JSON."""
+    """Everything that defines a relearning study; round-trips through JSON.
+
+    A config checks itself on construction (so ``preset``, ``replace`` and ``from_json`` do
+    too): every field typed with a ``Literal`` must be one of its values, and counts, rates and
+    fractions must be possible. Whatever needs the data or the model (the concept, the prune
+    count against the site's size, the model spec) is checked when the study starts.
+
+    Example:
+        >>> ExperimentConfig(site="attn")
+        Traceback (most recent call last):
+        ...
+        lens_relearn.errors.LensRelearnError: site='attn' is not one of mlp, resid.
+    """
 
     model: str = _help("model spec (minilm, smollm2, tiny-*, a folder or a Hub id)", "minilm")
     data: str = _help("NER source: synthetic, conll2003 or a folder of CoNLL files", "synthetic")
@@ -31,15 +47,15 @@ class ExperimentConfig:
     n_test: int = _help("synthetic test sentences (held-out place names)", 1000)
     n_novel: int = _help("synthetic test sentences with invented place names", 300)
     concept: str = _help("the concept to remove: an entity type (LOC) or a label", "LOC")
-    site: str = _help("neuron site: mlp or resid", "mlp")
-    aggregation: str = _help("sub-token pooling: first, last or average", "first")
-    ranking: str = _help("neuron ranking: probeless or binary", "probeless")
+    site: Site = _help("neuron site: mlp or resid", "mlp")
+    aggregation: Aggregation = _help("sub-token pooling: first, last or average", "first")
+    ranking: Method = _help("neuron ranking: probeless or binary", "probeless")
     prune_count: int | None = _help("neurons to prune (overrides prune_fraction)", None)
     prune_fraction: float = _help("share of the site's neurons to prune", 0.1)
-    prune_mode: str = _help("mask (permanent hook) or weights", "mask")
-    prune_value: str = _help("what a masked unit becomes: zero or mean", "zero")
+    prune_mode: Mode = _help("mask (permanent hook) or weights", "mask")
+    prune_value: Value = _help("what a masked unit becomes: zero or mean", "zero")
     freeze: bool = _help("weights mode: keep pruned weights at zero during retraining", True)
-    arms: tuple[str, ...] = _help("arms to run: concept, random, none", ("concept", "random"))
+    arms: tuple[Arm, ...] = _help("arms to run: concept, random, none", ("concept", "random"))
     base_epochs: int = _help("epochs of the base fine-tune", 3)
     base_checkpoint: str | None = _help("a saved base tagger to start from instead of fine-tuning", None)
     rounds: int = _help("retraining rounds after pruning", 4)
@@ -52,6 +68,31 @@ class ExperimentConfig:
     top_k: int = _help("top tokens kept per neuron", 10)
     max_types: int = _help("most frequent word types competing for top tokens", 2000)
     primed_top: int = _help("best-ranked neurons that count as carrying the concept", 100)
+
+    def __post_init__(self) -> None:
+        """Refuse impossible configs before anything is loaded or trained."""
+        hints = get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            kind, value = hints[f.name], getattr(self, f.name)
+            if get_origin(kind) is Literal and value not in get_args(kind):
+                raise LensRelearnError(f"{f.name}={value!r} is not one of {_listed(get_args(kind))}.")
+            if get_origin(kind) is tuple and get_origin(get_args(kind)[0]) is Literal:
+                allowed = get_args(get_args(kind)[0])
+                if not value or len(set(value)) != len(value) or set(value) - set(allowed):
+                    raise LensRelearnError(f"{f.name}={value!r} must be distinct names among {_listed(allowed)}.")
+        if not self.seeds:
+            raise LensRelearnError("At least one seed is needed.")
+        for name in ("rounds", "round_epochs", "base_epochs", "batch_size", "top_k", "max_types", "primed_top"):
+            if getattr(self, name) < 1:
+                raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 1.")
+        if self.prune_count is not None and self.prune_count < 0:
+            raise LensRelearnError(f"prune_count={self.prune_count} must be at least 0 (or None).")
+        if not 0 <= self.prune_fraction <= 1:
+            raise LensRelearnError(f"prune_fraction={self.prune_fraction} must lie in [0, 1].")
+        if not 0 <= self.warmup_fraction < 1:
+            raise LensRelearnError(f"warmup_fraction={self.warmup_fraction} must lie in [0, 1).")
+        if not self.lr > 0:
+            raise LensRelearnError(f"lr={self.lr} must be greater than 0.")
 
     def to_json(self) -> str:
         """The config as JSON."""
@@ -119,6 +160,10 @@ def preset(name: str, **changes: Any) -> ExperimentConfig:
     return ExperimentConfig(**{**PRESETS[name], **changes})
 
 
+def _listed(values: tuple) -> str:
+    return ", ".join(map(str, values))
+
+
 def _prune_count(config: ExperimentConfig, n_neurons: int) -> int:
     count = config.prune_count if config.prune_count is not None else round(config.prune_fraction * n_neurons)
     if not 0 <= count <= n_neurons:
@@ -127,19 +172,3 @@ def _prune_count(config: ExperimentConfig, n_neurons: int) -> int:
         )
     return count
 
-
-def _check(config: ExperimentConfig) -> None:
-    """Refuse impossible configs before anything is loaded or trained."""
-    choices = {"site": ("mlp", "resid"), "aggregation": ("first", "last", "average"),
-               "ranking": METHODS, "prune_mode": ("mask", "weights"), "prune_value": ("zero", "mean")}
-    for name, allowed in choices.items():
-        if getattr(config, name) not in allowed:
-            raise LensRelearnError(f"{name}={getattr(config, name)!r} is not one of {', '.join(allowed)}.")
-    if not config.arms or set(config.arms) - set(ARMS) or len(set(config.arms)) != len(config.arms):
-        raise LensRelearnError(f"arms={config.arms} must be distinct names among {', '.join(ARMS)}.")
-    if not config.seeds:
-        raise LensRelearnError("At least one seed is needed.")
-    if config.rounds < 1 or config.round_epochs < 1 or config.base_epochs < 1:
-        raise LensRelearnError("rounds, round_epochs and base_epochs must be at least 1.")
-    if not 0 <= config.prune_fraction <= 1:
-        raise LensRelearnError(f"prune_fraction={config.prune_fraction} must lie in [0, 1].")

@@ -1,6 +1,6 @@
 """Reading a relearning study: token similarity, per-neuron and per-layer tables, primed neurons.
 
-Similarity (DESIGN.md decision 7): a neuron's top tokens at two stages are compared as the
+Similarity (docs/design.md §7): a neuron's top tokens at two stages are compared as the
 cosine between the mean embedding vectors of the two token lists. The default embedder is the
 base model's own input embedding matrix (a word is the mean of its sub-token embeddings), which
 works offline for any model; any ``Embedder`` (e.g. FastText vectors) can replace it.
@@ -82,7 +82,6 @@ def neuron_table(
         concept_vector: The mean vector of the concept's words, for ``concept_similarity``.
         pruned: The pruned neurons, flagged in ``pruned``.
     """
-    units = ranking.scores.shape[1]
     vectors = torch.stack([token_vector(embedder, tokens) for tokens in described.tokens])
     if base is None:
         to_base = torch.ones(len(vectors))
@@ -91,14 +90,14 @@ def neuron_table(
         to_base = cosine(vectors, base_vectors)
     layers = [n.layer for n in described.neurons]
     indices = [n.index for n in described.neurons]
-    flat = torch.tensor(layers) * units + torch.tensor(indices)
+    at = (torch.tensor(layers), torch.tensor(indices))
     pruned_set = {tuple(n) for n in pruned}
     return pd.DataFrame({
         "layer": layers,
         "index": indices,
-        "score": ranking.scores.flatten()[flat].tolist(),
-        "position": ranking.positions().flatten()[flat].tolist(),
-        "saliency": ranking.saliency().flatten()[flat].tolist(),
+        "score": ranking.scores[at].tolist(),
+        "position": ranking.positions()[at].tolist(),
+        "saliency": ranking.saliency()[at].tolist(),
         "pruned": [(l, i) in pruned_set for l, i in zip(layers, indices)],
         "top_tokens": [" ".join(word for word, _ in tokens) for tokens in described.tokens],
         "similarity_to_base": to_base.tolist(),

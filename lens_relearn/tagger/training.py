@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
 
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
@@ -48,8 +49,17 @@ def length_grouped_batches(
 class Schedule:
     """AdamW with linear warm-up and decay over a fixed number of steps.
 
+    The rate follows transformers' ``get_linear_schedule_with_warmup``: with ``w`` warm-up
+    steps of ``steps``, step ``i`` (from 0) uses ``lr * i / w`` while ``i < w``, then
+    ``lr * max(0, (steps - i) / max(1, steps - w))``, falling to 0 after the last step.
+    Without warm-up (``warmup_fraction=0``, every preset) the rates are exactly those of the
+    hand-written schedule this replaced. With warm-up they differ in the warm-up steps only:
+    transformers starts at 0 (``i / w``) where the old one started at ``lr / w``
+    (``(i + 1) / w``): the first warm-up step has rate 0 and updates AdamW's moments only.
+
     One schedule may span several ``train_tagger`` calls (e.g. retraining rounds that continue
-    one schedule); ``state_dict``/``load_state_dict`` carry it across an interruption.
+    one schedule); ``state_dict``/``load_state_dict`` carry it across an interruption (a
+    ``state_dict`` saved by the old schedule loads too).
 
     Args:
         tagger: The tagger whose parameters are optimised.
@@ -74,14 +84,9 @@ class Schedule:
             ],
             lr=lr,
         )
-        warmup = int(warmup_fraction * steps)
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, (steps - step) / max(1, steps - warmup))
-
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, num_warmup_steps=int(warmup_fraction * steps), num_training_steps=steps
+        )
 
     def step(self) -> None:
         """Update the parameters from their gradients and advance the learning rate."""

@@ -11,6 +11,7 @@ from lens_relearn.views.plots import (
     plot_similarity,
 )
 from lens_relearn.views.report import write_report
+from lens_relearn.views.run import NeuronCase, Run, open_run
 
-__all__ = ["View", "f1_table", "neuron_view", "neuron_views", "plot_f1", "plot_layer_saliency",
+__all__ = ["NeuronCase", "Run", "View", "f1_table", "neuron_view", "neuron_views", "open_run", "plot_f1", "plot_layer_saliency",
            "plot_redistribution", "plot_saliency_heatmap", "plot_similarity", "write_report"]

@@ -13,7 +13,7 @@ from lens_relearn.errors import LensRelearnError
 from lens_relearn.neurons.activations import word_activations
 from lens_relearn.study.runner import load_stage
 from lens_relearn.views.page import View, _mount
-from lens_relearn.views.plots import _run
+from lens_relearn.views.plots import finished_run
 
 
 def _token_list(words: Sequence[str], concept_words: Collection[str], before: Collection[str]) -> str:
@@ -145,17 +145,17 @@ def neuron_views(
     Raises:
         LensRelearnError: An arm, stage, seed or neuron the study does not have.
     """
-    run = _run(out_dir)
+    run = finished_run(out_dir)
     arm = run.arm(arm)
     stages = list(stages or ["base"] + run.stages[2:])
     if unknown := [stage for stage in stages if stage not in run.stages]:
-        raise LensRelearnError(f"Unknown stages {unknown}; {run.out} has {', '.join(run.stages)}.")
+        raise LensRelearnError(f"Unknown stages {unknown}; {run.path} has {', '.join(run.stages)}.")
     neurons = [(int(layer), int(index)) for layer, index in neurons]
-    table = run.table("neurons.parquet")
+    table = run.table("neurons")
     table = table[(table.arm == arm) & (table.seed == seed)]
     top_tokens = table.set_index(["stage", "layer", "index"]).sort_index().top_tokens
     if missing := [n for n in neurons if (stages[0], *n) not in top_tokens.index]:
-        raise LensRelearnError(f"{run.out} has no neurons {missing} for seed {seed} (layers "
+        raise LensRelearnError(f"{run.path} has no neurons {missing} for seed {seed} (layers "
                                f"0..{table.layer.max()}, indices 0..{table['index'].max()}).")
     corpus = run.config.load_data().validation
     concept_words = {w for s in corpus for w, t in zip(s.words, s.tags) if entity_class(t) == run.concept}
@@ -166,7 +166,7 @@ def neuron_views(
     row_of = {sentence: row for row, sentence in enumerate(used)}
     values = {}
     for stage in stages if used else ():
-        tagger = load_stage(run.out, stage, seed=seed, arm=arm)
+        tagger = load_stage(run.path, stage, seed=seed, arm=arm)
         values[stage] = word_activations(tagger.model, [corpus[i] for i in used], neurons,
                                          site=run.config.site, aggregation=run.config.aggregation)
         del tagger

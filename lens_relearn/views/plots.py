@@ -6,9 +6,7 @@ involved; they render with Agg when saved, and inline in Jupyter after ``%matplo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +15,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from lens_relearn.errors import LensRelearnError
-from lens_relearn.study.config import ExperimentConfig
-from lens_relearn.study.statistics import interval, spearman
+from lens_relearn.stats import interval, spearman
+from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.tables import SALIENT
 
 ARM_STYLE = {
@@ -29,53 +26,12 @@ ARM_STYLE = {
 }
 
 
-@dataclass(frozen=True)
-class _Run:
-    """What the plots and views need from a run's folder."""
-
-    out: Path
-    config: ExperimentConfig
-
-    @property
-    def stages(self) -> list[str]:
-        return self.config.stages()
-
-    @property
-    def final(self) -> str:
-        return f"round{self.config.rounds}"
-
-    @property
-    def concept(self) -> str:
-        return json.loads((self.out / "summary.json").read_text())["concept"]
-
-    def arm(self, arm: str | None) -> str:
-        if arm is not None and arm not in self.config.arms:
-            raise LensRelearnError(f"{self.out} has no {arm!r} arm; its arms are {', '.join(self.config.arms)}.")
-        return self.config.arms[0] if arm is None else arm
-
-    def scores(self, split: str) -> pd.DataFrame:
-        performance = self.table("performance.csv")
-        rows = performance[performance.split == split]
-        if rows.empty:
-            raise LensRelearnError(f"{self.out} has no {split!r} scores; splits: {sorted(set(performance.split))}.")
-        return rows
-
-    def table(self, name: str) -> pd.DataFrame:
-        path = self.out / name
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+def finished_run(run: str | Path | RunFolder) -> RunFolder:
+    """A finished study's folder, from its path or as it is."""
+    return (run if isinstance(run, RunFolder) else RunFolder(run)).require_complete()
 
 
-def _run(out_dir: str | Path) -> _Run:
-    out = Path(out_dir)
-    if not (out / "summary.json").is_file():
-        raise LensRelearnError(
-            f"{out} holds no finished study (summary.json is missing); "
-            f"run `lens-relearn run --out {out}` first."
-        )
-    return _Run(out, ExperimentConfig.from_json((out / "config.json").read_text()))
-
-
-def f1_table(out_dir: str | Path, *, split: str = "test") -> pd.DataFrame:
+def f1_table(out_dir: str | Path | RunFolder, *, split: str = "test") -> pd.DataFrame:
     """Overall and concept F1 at every stage of every arm (mean over seeds).
 
     Args:
@@ -85,7 +41,7 @@ def f1_table(out_dir: str | Path, *, split: str = "test") -> pd.DataFrame:
     Returns:
         One row an ``(arm, metric)`` pair, one column a stage.
     """
-    run = _run(out_dir)
+    run = finished_run(out_dir)
     means = run.scores(split).groupby(["arm", "stage"])[["f1", "concept_f1"]].mean()
     metrics = {"f1": "F1", "concept_f1": f"{run.concept} F1"}
     records = {(arm, label): [means.loc[(arm, stage), column] for stage in run.stages]
@@ -95,7 +51,7 @@ def f1_table(out_dir: str | Path, *, split: str = "test") -> pd.DataFrame:
     return table
 
 
-def plot_f1(out_dir: str | Path, *, split: str = "test") -> Figure:
+def plot_f1(out_dir: str | Path | RunFolder, *, split: str = "test") -> Figure:
     """Overall and concept F1 per stage for every arm run (concept, random, none).
 
     Args:
@@ -106,7 +62,7 @@ def plot_f1(out_dir: str | Path, *, split: str = "test") -> Figure:
         Two panels, overall F1 and the concept's F1, one line an arm; bars are 95% intervals
         over seeds when there are several.
     """
-    run = _run(out_dir)
+    run = finished_run(out_dir)
     rows = run.scores(split)
     figure = Figure(figsize=(10, 4), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
@@ -130,7 +86,7 @@ def plot_f1(out_dir: str | Path, *, split: str = "test") -> Figure:
     return figure
 
 
-def plot_layer_saliency(out_dir: str | Path, *, arm: str | None = None) -> Figure:
+def plot_layer_saliency(out_dir: str | Path | RunFolder, *, arm: str | None = None) -> Figure:
     """Mean concept saliency of each layer at each stage, with 95% intervals (Lo et al., figs. 2-5).
 
     Args:
@@ -140,9 +96,9 @@ def plot_layer_saliency(out_dir: str | Path, *, arm: str | None = None) -> Figur
     Returns:
         One line a stage over the layers, its interval shaded.
     """
-    run = _run(out_dir)
+    run = finished_run(out_dir)
     arm = run.arm(arm)
-    layers = run.table("layers.csv")
+    layers = run.table("layers")
     layers = layers[layers.arm == arm].groupby(["stage", "layer"])[["mean", "low", "high"]].mean()
     figure = Figure(figsize=(8, 4.5), layout="constrained")
     axis = figure.subplots()
@@ -160,16 +116,8 @@ def plot_layer_saliency(out_dir: str | Path, *, arm: str | None = None) -> Figur
     return figure
 
 
-def _stage_neurons(run: _Run, arm: str, seed: int, stage: str) -> pd.DataFrame:
-    neurons = run.table("neurons.parquet")
-    rows = neurons[(neurons.arm == arm) & (neurons.seed == seed) & (neurons.stage == stage)]
-    if rows.empty:
-        raise LensRelearnError(f"{run.out} has no neurons for seed {seed}, arm {arm!r}, stage {stage!r}.")
-    return rows.sort_values(["layer", "index"])
-
-
 def plot_saliency_heatmap(
-    out_dir: str | Path, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0
+    out_dir: str | Path | RunFolder, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0
 ) -> Figure:
     """Saliency of every neuron, layer by neuron, at some stages (pruned neurons grey).
 
@@ -185,16 +133,16 @@ def plot_saliency_heatmap(
     Returns:
         One panel a stage.
     """
-    run = _run(out_dir)
+    run = finished_run(out_dir)
     arm = run.arm(arm)
     stages = list(stages or ("base", run.final))
-    base = _stage_neurons(run, arm, seed, "base")
+    base = run.neurons_at(seed, arm, "base")
     n_layers, units = base.layer.max() + 1, base["index"].max() + 1
     order = np.argsort(-base.saliency.to_numpy().reshape(n_layers, units), axis=1, kind="stable")
     figure = Figure(figsize=(10, 0.8 + len(stages) * (0.6 + 0.25 * n_layers)), layout="constrained")
     axes = np.atleast_1d(figure.subplots(len(stages), 1, sharex=True))
     for axis, stage in zip(axes, stages):
-        rows = _stage_neurons(run, arm, seed, stage)
+        rows = run.neurons_at(seed, arm, stage)
         saliency = np.where(rows.pruned, np.nan, rows.saliency).reshape(n_layers, units)
         image = axis.imshow(np.take_along_axis(saliency, order, axis=1), aspect="auto", interpolation="nearest",
                             cmap=colormaps["viridis"].with_extremes(bad="lightgrey"), vmin=0, vmax=1)
@@ -209,7 +157,7 @@ def plot_saliency_heatmap(
 
 
 def plot_similarity(
-    out_dir: str | Path, *, stage: str | None = None, arm: str | None = None, seed: int = 0
+    out_dir: str | Path | RunFolder, *, stage: str | None = None, arm: str | None = None, seed: int = 0
 ) -> Figure:
     """Each surviving neuron's top-token similarity to the base model against its saliency.
 
@@ -222,15 +170,15 @@ def plot_similarity(
     Returns:
         A scatter coloured by layer; primed neurons (``primed.csv``) ringed in black.
     """
-    run = _run(out_dir)
+    run = finished_run(out_dir)
     arm, stage = run.arm(arm), stage or run.final
-    rows = _stage_neurons(run, arm, seed, stage)
+    rows = run.neurons_at(seed, arm, stage)
     alive = rows[~rows.pruned]
     figure = Figure(figsize=(8, 5), layout="constrained")
     axis = figure.subplots()
     points = axis.scatter(alive.saliency, alive.similarity_to_base, c=alive.layer, cmap="viridis", s=8, alpha=0.5,
                           vmin=0, vmax=rows.layer.max())
-    primed = run.table("primed.csv")
+    primed = run.table("primed")
     primed = primed[primed.seed == seed][["layer", "index"]].merge(alive, on=["layer", "index"])
     if arm == run.arm(None) and stage == run.final and not primed.empty:
         axis.scatter(primed.saliency, primed.similarity_to_base, facecolors="none", edgecolors="black", s=40,
@@ -245,7 +193,7 @@ def plot_similarity(
     return figure
 
 
-def plot_redistribution(out_dir: str | Path, *, arm: str | None = None) -> Figure:
+def plot_redistribution(out_dir: str | Path | RunFolder, *, arm: str | None = None) -> Figure:
     """Share of each layer's surviving neurons that are salient, at the base and the last round.
 
     Args:
@@ -255,9 +203,9 @@ def plot_redistribution(out_dir: str | Path, *, arm: str | None = None) -> Figur
     Returns:
         Grouped bars, two a layer.
     """
-    run = _run(out_dir)
+    run = finished_run(out_dir)
     arm = run.arm(arm)
-    layers = run.table("layers.csv")
+    layers = run.table("layers")
     shares = layers[layers.arm == arm].groupby(["stage", "layer"]).salient_share.mean()
     figure = Figure(figsize=(8, 4.5), layout="constrained")
     axis = figure.subplots()

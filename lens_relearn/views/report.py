@@ -15,21 +15,22 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import pandas as pd
 from matplotlib.figure import Figure
 
 from lens_relearn.files import replace_file
 from lens_relearn.study.config import ExperimentConfig
+from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.views.neuron_views import neuron_views
+from lens_relearn.views.page import html_page
 from lens_relearn.views.plots import (
     f1_table,
+    finished_run,
     plot_f1,
     plot_layer_saliency,
     plot_redistribution,
     plot_saliency_heatmap,
     plot_similarity,
 )
-from lens_relearn.views.page import html_page
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -69,8 +70,8 @@ def _overview(summary: dict, config: ExperimentConfig) -> str:
     )
 
 
-def _f1_tables(out: Path) -> str:
-    splits = pd.read_csv(out / "performance.csv").split.unique()
+def _f1_tables(out: RunFolder) -> str:
+    splits = out.table("performance").split.unique()
     parts = []
     for split in [s for s in ("test", "novel_test") if s in splits]:
         table = f1_table(out, split=split)
@@ -79,8 +80,8 @@ def _f1_tables(out: Path) -> str:
     return "".join(parts)
 
 
-def _primed(out: Path, seed: int, count: int, top: int) -> str:
-    primed = pd.read_csv(out / "primed.csv")
+def _primed(out: RunFolder, seed: int, count: int, top: int) -> str:
+    primed = out.table("primed")
     primed = primed[primed.seed == seed]
     intro = (f"<p>Neurons among the top {top} of the last round's ranking that were neither among the "
              f"top {top} at the base model nor pruned: the concept moved into them.</p>")
@@ -101,7 +102,7 @@ def _primed(out: Path, seed: int, count: int, top: int) -> str:
     return intro + _table(header, rows) + "".join(view.body for view in views)
 
 
-def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -> Path:
+def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies: int = 3) -> Path:
     """Write ``report.html`` into a finished study's folder.
 
     Args:
@@ -115,7 +116,7 @@ def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -
     Raises:
         LensRelearnError: ``out_dir`` holds no finished study.
     """
-    out = Path(out_dir)
+    out = finished_run(out_dir)
     captions = {
         "f1": "F1 on the test split after pruning and after each retraining round, per arm.",
         "layers": "Mean normalised concept saliency of each layer at each stage, with 95% intervals over "
@@ -133,8 +134,7 @@ def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -
         (plot_similarity(out, seed=seed), captions["similarity"]),
         (plot_redistribution(out), captions["redistribution"]),
     ]
-    config = ExperimentConfig.from_json((out / "config.json").read_text())
-    summary = json.loads((out / "summary.json").read_text())
+    config, summary = out.config, out.summary
     fields = json.loads(config.to_json())
     title = f"Relearning {summary['concept']} in {summary['model']}"
     body = (
@@ -144,6 +144,6 @@ def write_report(out_dir: str | Path, *, seed: int = 0, case_studies: int = 3) -
         f"<h2>Primed neurons</h2>{_primed(out, seed, case_studies, config.primed_top)}"
         f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
-    path = out / "report.html"
+    path = out.report_path
     replace_file(path, lambda staging: staging.write_text(html_page(title, body), encoding="utf-8"))
     return path

@@ -119,3 +119,4 @@ def test_notebook_runs(name, quick_run, monkeypatch):
     else:
         views = [h for h in html if "CircuitsVis.render(" in h]
         assert len(views) == 1 and outside_addresses(views[0]) == []
+        assert "<h3>Neuron " in views[0] and "<th>position</th>" in views[0], "run.neuron shows its trajectory and view"

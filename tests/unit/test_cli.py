@@ -2,9 +2,10 @@
 
 import pytest
 
+import lens_relearn.models.loading
 import lens_relearn.study.runner
 import lens_relearn.tagger.training
-from lens_relearn.cli import main
+from lens_relearn.cli import build_parser, main
 
 # Small synthetic sizes keep the data generation of a `run` short; the mistakes are elsewhere.
 SMALL = ["--model", "tiny-bert", "--n-train", "20", "--n-validation", "10", "--n-test", "10", "--n-novel", "5"]
@@ -41,6 +42,39 @@ def test_run_refuses_an_impossible_config_before_training(flags, message, tmp_pa
     assert main(["run", *SMALL, *flags, "--out", str(out), "--quiet"]) == 2
     assert message in error_of(capsys)
     assert not out.exists(), "nothing is written for a refused config"
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if anything loads a model."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(lens_relearn.models.loading, "load_model", refuse)
+    monkeypatch.setattr(lens_relearn.study.runner, "load_model", refuse)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--ranking", "nope"], "ranking='nope' is not one of probeless, binary."),
+    (["--site", "attn"], "site='attn' is not one of mlp, resid."),
+    (["--aggregation", "max"], "aggregation='max' is not one of first, last, average."),
+    (["--prune-mode", "cut"], "prune_mode='cut' is not one of mask, weights."),
+    (["--prune-value", "one"], "prune_value='one' is not one of zero, mean."),
+    (["--arms", "concept", "shuffled"],
+     "arms=('concept', 'shuffled') must be distinct names among concept, random, none."),
+], ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"])
+@pytest.mark.usefixtures("no_model", "no_training")
+def test_a_value_outside_a_literal_is_refused_by_the_config_before_any_model_loads(flags, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", *flags, "--out", str(out)]) == 2
+    assert error_of(capsys) == f"lens-relearn: error: {message}\n"
+    assert not out.exists()
+
+
+def test_literal_flags_pass_plain_strings_to_the_config():
+    args = build_parser().parse_args(["run", "--out", "x", "--site", "resid", "--ranking", "binary",
+                                      "--arms", "concept", "none", "--seeds", "1", "2"])
+    assert (args.site, args.ranking, args.arms, args.seeds) == ("resid", "binary", ["concept", "none"], [1, 2])
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import typing
 
 import pytest
 
@@ -46,8 +48,6 @@ def test_the_test_split_is_never_used_for_ranking(tmp_path, monkeypatch):
     [
         ({"concept": "CITY"}, "concept 'CITY' is not in the data; the classes present are O"),
         ({"prune_count": 513}, "Cannot prune 513 neurons: the site 'mlp' of 'tiny-bert' has 512"),
-        ({"site": "attn"}, "site='attn' is not one of mlp, resid"),
-        ({"arms": ("concept", "shuffled")}, "must be distinct names among concept, random, none"),
         ({"model": "no-such-model"}, "Known offline specs"),
     ],
 )
@@ -55,6 +55,73 @@ def test_impossible_configs_stop_before_training(tmp_path, monkeypatch, changes,
     monkeypatch.setattr(experiment, "train_tagger", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(LensRelearnError, match=message):
         run_experiment(ExperimentConfig(**{**TINY, **changes}), tmp_path, progress=False)
+
+
+# A config checks itself on construction: impossible values never reach the runner.
+
+LITERAL_FIELDS = {name: typing.get_args(kind) for name, kind in typing.get_type_hints(ExperimentConfig).items()
+                  if typing.get_origin(kind) is typing.Literal}
+
+
+def test_a_value_outside_a_literal_is_refused_naming_the_allowed_values():
+    with pytest.raises(LensRelearnError, match=r"^site='attn' is not one of mlp, resid\.$"):
+        ExperimentConfig(site="attn")
+
+
+def test_a_preset_with_an_impossible_change_is_refused():
+    with pytest.raises(LensRelearnError, match=r"^prune_mode='cut' is not one of mask, weights\.$"):
+        preset("quick", prune_mode="cut")
+
+
+def test_every_literal_field_is_checked():
+    assert set(LITERAL_FIELDS) == {"site", "aggregation", "ranking", "prune_mode", "prune_value"}
+    for name, allowed in LITERAL_FIELDS.items():
+        for value in allowed:
+            assert getattr(ExperimentConfig(**{name: value}), name) == value
+        with pytest.raises(LensRelearnError) as error:
+            ExperimentConfig(**{name: "nope"})
+        assert str(error.value) == f"{name}='nope' is not one of {', '.join(allowed)}."
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"arms": ("concept", "shuffled")},
+     "arms=('concept', 'shuffled') must be distinct names among concept, random, none."),
+    ({"arms": ("concept", "concept")},
+     "arms=('concept', 'concept') must be distinct names among concept, random, none."),
+    ({"arms": ()}, "arms=() must be distinct names among concept, random, none."),
+    ({"seeds": ()}, "At least one seed is needed."),
+    ({"rounds": 0}, "rounds=0 must be at least 1."),
+    ({"round_epochs": 0}, "round_epochs=0 must be at least 1."),
+    ({"base_epochs": 0}, "base_epochs=0 must be at least 1."),
+    ({"batch_size": 0}, "batch_size=0 must be at least 1."),
+    ({"top_k": 0}, "top_k=0 must be at least 1."),
+    ({"max_types": 0}, "max_types=0 must be at least 1."),
+    ({"primed_top": 0}, "primed_top=0 must be at least 1."),
+    ({"prune_count": -1}, "prune_count=-1 must be at least 0 (or None)."),
+    ({"prune_fraction": 1.5}, "prune_fraction=1.5 must lie in [0, 1]."),
+    ({"prune_fraction": -0.1}, "prune_fraction=-0.1 must lie in [0, 1]."),
+    ({"warmup_fraction": 1.0}, "warmup_fraction=1.0 must lie in [0, 1)."),
+    ({"lr": 0.0}, "lr=0.0 must be greater than 0."),
+    ({"lr": float("nan")}, "lr=nan must be greater than 0."),
+])
+def test_impossible_numbers_and_arms_are_refused_on_construction(changes, message):
+    with pytest.raises(LensRelearnError) as error:
+        ExperimentConfig(**changes)
+    assert str(error.value) == message
+
+
+def test_the_edges_of_the_ranges_are_accepted():
+    ExperimentConfig(prune_fraction=0.0, prune_count=0, warmup_fraction=0.0, rounds=1, batch_size=1,
+                     arms=("none",), seeds=(3,))
+    ExperimentConfig(prune_fraction=1.0, prune_count=None, warmup_fraction=0.99)
+
+
+def test_replace_and_from_json_check_too():
+    with pytest.raises(LensRelearnError, match="ranking='nope' is not one of probeless, binary"):
+        ExperimentConfig().replace(ranking="nope")
+    text = json.dumps({**dataclasses.asdict(ExperimentConfig()), "aggregation": "max"})
+    with pytest.raises(LensRelearnError, match="aggregation='max' is not one of first, last, average"):
+        ExperimentConfig.from_json(text)
 
 
 def test_a_folder_of_another_config_is_refused(tmp_path, monkeypatch):

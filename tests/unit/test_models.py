@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from lens_relearn import LensRelearnError, known_specs, load_model, neuron_site, neuron_sites
-from lens_relearn.models.loading import _write_atomically, cache_dir
+from lens_relearn.files import replace_folder
+from lens_relearn.models.loading import cache_dir
 
 
 def out_projection(model, layer: int) -> torch.nn.Module:
@@ -115,7 +116,7 @@ def test_interrupted_cache_write_leaves_nothing_behind(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        _write_atomically(tmp_path / "model", fail_halfway)
+        replace_folder(tmp_path / "model", fail_halfway, if_missing=True)
     assert list(tmp_path.iterdir()) == []
-    _write_atomically(tmp_path / "model", lambda folder: (folder / "ok.bin").write_bytes(b"y"))
+    replace_folder(tmp_path / "model", lambda folder: (folder / "ok.bin").write_bytes(b"y"), if_missing=True)
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["ok.bin"]

@@ -28,6 +28,7 @@ import torch
 
 from lens_relearn.study import runner as experiment
 from lens_relearn.study.config import ExperimentConfig
+from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.runner import run_experiment
 
 # Two optimizer steps an epoch, a rate high enough that rankings move (so primed.csv has rows),
@@ -64,14 +65,14 @@ def _kill_concept_round2(patch: pytest.MonkeyPatch) -> None:
 
 
 def _kill_concept_round2_stage_json(patch: pytest.MonkeyPatch) -> None:
-    write = experiment._write_json
+    write = RunFolder.write_stage_record
 
-    def write_or_kill(path: Path, value: Any) -> None:
-        if Path(path).parts[-3:] == ("concept", "round2", "stage.json"):
+    def write_or_kill(folder: RunFolder, seed: int, arm: str, stage: str, record: dict) -> None:
+        if (arm, stage) == ("concept", "round2"):
             raise Killed
-        write(path, value)
+        write(folder, seed, arm, stage, record)
 
-    patch.setattr(experiment, "_write_json", write_or_kill)
+    patch.setattr(RunFolder, "write_stage_record", write_or_kill)
 
 
 def _kill_summary(patch: pytest.MonkeyPatch) -> None:
@@ -171,9 +172,9 @@ def resumed(request, uninterrupted, tmp_path_factory):
         trained.append(kwargs["seed"])
         return train(*args, **kwargs)
 
-    def describing(study: Any, tagger: Any, folder: Path, *args: Any, **kwargs: Any) -> Any:
-        described.append(Path(folder).relative_to(out).as_posix())
-        return describe(study, tagger, folder, *args, **kwargs)
+    def describing(study: Any, tagger: Any, seed: int, arm: str, stage: str, *args: Any, **kwargs: Any) -> Any:
+        described.append(RunFolder(out).stage_dir(seed, arm, stage).relative_to(out).as_posix())
+        return describe(study, tagger, seed, arm, stage, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(experiment, "train_tagger", training)

@@ -11,6 +11,7 @@ from lens_relearn import (
     load_model,
     train_tagger,
 )
+from lens_relearn.tagger.training import Schedule
 
 SENTENCES = [
     Sentence(["Rain", "fell", "in", "Oslo", "and", "New", "York", "."], ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]),
@@ -140,3 +141,42 @@ def test_bad_configuration_is_refused():
         Tagger(load_model("tiny-bert"), CONLL_TAGS, aggregation="max")
     with pytest.raises(LensRelearnError, match="No training sentences"):
         train_tagger(make_tagger(), [], progress=False)
+
+
+# The learning-rate schedule (transformers' linear schedule with warm-up).
+
+
+def rates(schedule, n):
+    """The learning rate of each of ``n`` steps, as the optimizer sees it when it steps."""
+    seen = []
+    for _ in range(n):
+        seen.append([group["lr"] for group in schedule.optimizer.param_groups])
+        schedule.step()
+    return seen
+
+
+def test_schedule_without_warmup_has_the_rates_of_the_hand_written_one_bit_for_bit():
+    torch.manual_seed(0)
+    steps, lr = 10, 5e-5
+
+    def old_factor(step):  # the hand-written LambdaLR factor it replaced, warm-up 0
+        return max(0.0, (steps - step) / max(1, steps - 0))
+
+    schedule = Schedule(torch.nn.Linear(3, 2), steps=steps, lr=lr, warmup_fraction=0.0)
+    assert rates(schedule, steps) == [[lr * old_factor(step)] * 2 for step in range(steps)]
+    assert schedule.optimizer.param_groups[0]["lr"] == 0.0
+
+
+def test_schedule_with_warmup_starts_at_zero_like_transformers():
+    schedule = Schedule(torch.nn.Linear(3, 2), steps=10, lr=1.0, warmup_fraction=0.3)
+    seen = [group[0] for group in rates(schedule, 10)]
+    # 3 warm-up steps at i / 3 (the hand-written schedule used (i + 1) / 3), then a linear decay over 7.
+    assert seen == pytest.approx([0, 1 / 3, 2 / 3, 1, 6 / 7, 5 / 7, 4 / 7, 3 / 7, 2 / 7, 1 / 7], abs=1e-15)
+
+
+def test_schedule_resumes_from_its_state_dict():
+    first = Schedule(torch.nn.Linear(3, 2), steps=10, lr=1.0, warmup_fraction=0.2)
+    rates(first, 4)
+    again = Schedule(torch.nn.Linear(3, 2), steps=10, lr=1.0, warmup_fraction=0.2)
+    again.load_state_dict(first.state_dict())
+    assert rates(again, 6) == rates(first, 6)

@@ -10,6 +10,7 @@ import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
+import lens_relearn as lr
 from lens_relearn import (
     LensRelearnError,
     f1_table,
@@ -259,3 +260,27 @@ def test_neuron_views_refuse_what_the_study_lacks(tiny_run):
         neuron_views(tiny_run, [(0, 1)], stages=["round9"])
     with pytest.raises(LensRelearnError, match=r"no neurons \[\(9, 0\)\]"):
         neuron_views(tiny_run, [(9, 0)])
+
+
+def test_open_run_is_one_handle_on_tables_plots_stages_and_neurons(tiny_run):
+    run = lr.open_run(tiny_run)
+    pd.testing.assert_frame_equal(run.f1_table(), f1_table(tiny_run))
+    assert len(run.primed) == len(pd.read_csv(tiny_run / "primed.csv"))
+    assert isinstance(run.plot_layer_saliency(), Figure)
+    layer, index = int(run.primed.layer[0]), int(run.primed["index"][0])
+    case = run.neuron(layer, index)
+    assert case.trajectory.stage.tolist() == ["base", "pruned", "round1", "round2"]
+    expected = run.neurons_at(0, "concept", "round2")
+    expected = expected[(expected.layer == layer) & (expected["index"] == index)]
+    assert case.trajectory.position.iloc[-1] == expected.position.iloc[0]
+    page = case._repr_html_()
+    assert f"Neuron {layer}.{index}" in page and "<table>" in page and "CircuitsVis.render" in page
+    tagger = run.stage("round2")
+    assert not tagger.training
+    with pytest.raises(LensRelearnError, match="has no neuron \\(9, 0\\)"):
+        run.neuron(9, 0)
+
+
+def test_open_run_of_an_unfinished_folder_says_what_to_do(tmp_path):
+    with pytest.raises(LensRelearnError, match="holds no finished study"):
+        lr.open_run(tmp_path)

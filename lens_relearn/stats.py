@@ -1,0 +1,65 @@
+"""Statistics over seeds and neurons: Student's t intervals and rank correlation.
+
+One ``interval`` serves every mean the package reports with an interval (F1 over seeds,
+saliency over a layer's neurons), so they are all computed the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import scipy.stats
+
+CONFIDENCE = 0.95
+
+
+def interval(values: Sequence[float]) -> dict:
+    """Mean of some values with a 95% confidence interval from Student's t distribution.
+
+    The half-width is ``t(0.975, n - 1) * s / sqrt(n)`` with ``s`` the sample standard
+    deviation. One value gives a zero-width interval at the value; no values give NaN.
+
+    Returns:
+        ``mean``, ``low``, ``high`` and ``n``.
+
+    Example:
+        >>> row = interval([0.8, 0.9, 1.0])
+        >>> row["mean"], round(row["high"] - row["mean"], 3), row["n"]
+        (0.9, 0.248, 3)
+        >>> interval([0.7])
+        {'mean': 0.7, 'low': 0.7, 'high': 0.7, 'n': 1}
+    """
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+    mean = sum(values) / n
+    if n > 1:
+        deviation = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        half = float(scipy.stats.t.ppf((1 + CONFIDENCE) / 2, n - 1)) * deviation / math.sqrt(n)
+    else:
+        half = 0.0
+    return {"mean": round(mean, 12), "low": mean - half, "high": mean + half, "n": n}
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation (average ranks for ties); NaN when undefined.
+
+    It is undefined for fewer than two pairs and when either side is constant.
+
+    Example:
+        >>> spearman([1, 2, 3, 4], [10, 20, 30, 25])
+        0.8
+        >>> spearman([1, 2, 3], [5, 5, 5])
+        nan
+    """
+    if len(x) != len(y):
+        raise ValueError(f"spearman needs as many x as y values; got {len(x)} and {len(y)}.")
+    if len(x) < 2:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
+        rho = float(scipy.stats.spearmanr(x, y).statistic)
+    return rho if math.isnan(rho) else round(rho, 12)

@@ -1,0 +1,157 @@
+"""The handle a notebook holds on a finished study: its tables, plots, stage models and neurons."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.models.sites import Neuron
+from lens_relearn.study.run_folder import RunFolder
+from lens_relearn.study.runner import load_stage
+from lens_relearn.tagger.model import Tagger
+from lens_relearn.views.neuron_views import neuron_views
+from lens_relearn.views.page import View
+from lens_relearn.views.plots import (
+    f1_table,
+    plot_f1,
+    plot_layer_saliency,
+    plot_redistribution,
+    plot_saliency_heatmap,
+    plot_similarity,
+)
+from lens_relearn.views.report import write_report
+
+TRAJECTORY_COLUMNS = ["stage", "position", "saliency", "pruned", "concept_similarity", "similarity_to_base",
+                      "top_tokens"]
+
+
+@dataclass(frozen=True)
+class NeuronCase:
+    """One neuron of a study: its trajectory over the stages and its view; shows itself in Jupyter.
+
+    Attributes:
+        neuron: The neuron.
+        arm: The arm it was followed in.
+        seed: The seed.
+        trajectory: One row a stage: ranking position (0-based), saliency, whether it is pruned,
+            similarity of its top tokens to the concept and to its base top tokens, top tokens.
+        view: Its activations and top tokens at the base model and after each round.
+    """
+
+    neuron: Neuron
+    arm: str
+    seed: int
+    trajectory: pd.DataFrame
+    view: View
+
+    def _repr_html_(self) -> str:
+        layer, index = self.neuron
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(value))}</td>" for value in row) + "</tr>"
+            for row in self.trajectory.itertuples(index=False)
+        )
+        head = "".join(f"<th>{html.escape(name)}</th>" for name in self.trajectory.columns)
+        table = f"<table><tr>{head}</tr>{rows}</table>"
+        title = f"<h3>Neuron {layer}.{index} ({html.escape(self.arm)} arm, seed {self.seed})</h3>"
+        return title + table + self.view._repr_html_()
+
+
+def _cell(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+class Run(RunFolder):
+    """A finished study, for working with it in Python or Jupyter (see ``open_run``)."""
+
+    @property
+    def performance(self) -> pd.DataFrame:
+        """F1 and concept F1 of every seed, arm, stage and split."""
+        return self.table("performance")
+
+    @property
+    def layers(self) -> pd.DataFrame:
+        """Per-layer saliency and salient share of every seed, arm and stage."""
+        return self.table("layers")
+
+    @property
+    def neurons(self) -> pd.DataFrame:
+        """One row a neuron a seed, arm and stage."""
+        return self.table("neurons")
+
+    @property
+    def primed(self) -> pd.DataFrame:
+        """The primed neurons: newly among the top concept neurons after retraining, not pruned."""
+        return self.table("primed")
+
+    def f1_table(self, *, split: str = "test") -> pd.DataFrame:
+        """Overall and concept F1 per arm and stage (``f1_table``)."""
+        return f1_table(self, split=split)
+
+    def plot_f1(self, *, split: str = "test") -> Figure:
+        """F1 per stage and arm (``plot_f1``)."""
+        return plot_f1(self, split=split)
+
+    def plot_layer_saliency(self, *, arm: str | None = None) -> Figure:
+        """Mean saliency per layer at each stage (``plot_layer_saliency``)."""
+        return plot_layer_saliency(self, arm=arm)
+
+    def plot_saliency_heatmap(self, *, stages: Sequence[str] | None = None, arm: str | None = None,
+                              seed: int = 0) -> Figure:
+        """Every neuron's saliency at some stages (``plot_saliency_heatmap``)."""
+        return plot_saliency_heatmap(self, stages=stages, arm=arm, seed=seed)
+
+    def plot_similarity(self, *, stage: str | None = None, arm: str | None = None, seed: int = 0) -> Figure:
+        """Similarity to base against saliency (``plot_similarity``)."""
+        return plot_similarity(self, stage=stage, arm=arm, seed=seed)
+
+    def plot_redistribution(self, *, arm: str | None = None) -> Figure:
+        """Share of salient survivors per layer, base and last round (``plot_redistribution``)."""
+        return plot_redistribution(self, arm=arm)
+
+    def stage(self, stage: str, *, seed: int = 0, arm: str | None = None) -> Tagger:
+        """The tagger of a stage with its arm's pruning applied (``load_stage``)."""
+        return load_stage(self.path, stage, seed=seed, arm=self.arm(arm))
+
+    def neuron(self, layer: int, index: int, *, seed: int = 0, arm: str | None = None) -> NeuronCase:
+        """One neuron's trajectory and view.
+
+        Raises:
+            LensRelearnError: The study has no such neuron, seed or arm.
+        """
+        arm = self.arm(arm)
+        neurons = self.neurons
+        rows = neurons[(neurons.layer == layer) & (neurons["index"] == index) & (neurons.seed == seed)
+                       & (neurons.arm == arm)]
+        if rows.empty:
+            raise LensRelearnError(f"{self.path} has no neuron ({layer}, {index}) for seed {seed}, arm {arm!r}.")
+        order = {stage: i for i, stage in enumerate(self.stages)}
+        trajectory = rows.sort_values("stage", key=lambda s: s.map(order))[TRAJECTORY_COLUMNS].reset_index(drop=True)
+        (view,) = neuron_views(self, [(layer, index)], seed=seed, arm=arm)
+        return NeuronCase(Neuron(layer, index), arm, seed, trajectory, view)
+
+    def write_report(self, *, seed: int = 0, case_studies: int = 3) -> Path:
+        """Write ``report.html`` (``write_report``) and return its path."""
+        return write_report(self, seed=seed, case_studies=case_studies)
+
+
+def open_run(path: str | Path) -> Run:
+    """A finished study's folder, as one handle: tables, plots, stage models and neurons.
+
+    Example:
+        >>> # run = open_run("runs/quick")
+        >>> # run.f1_table(); run.plot_layer_saliency(); run.primed.head()
+        >>> # run.neuron(5, 200)          # its trajectory table and view in one notebook cell
+        >>> # tagger = run.stage("round2")  # the retrained model, pruning re-applied
+
+    Raises:
+        LensRelearnError: The folder holds no finished study.
+    """
+    run = Run(path)
+    run.require_complete()
+    return run
