@@ -30,6 +30,9 @@ demo: $(VENV)/.installed
 	$(OFFLINE) $(VENV)/bin/lens-relearn run --preset default --out runs/default
 
 test: $(VENV)/.installed browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(OFFLINE) $(PY) -m pytest
 
 clean:

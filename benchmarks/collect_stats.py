@@ -21,9 +21,9 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from lens_relearn import encode, load_model, load_ner  # noqa: E402
+from lens_relearn import encode, load_model, load_ner
 from lens_relearn.neurons.activations import _batches, collect_stats
 
 
@@ -42,8 +42,10 @@ def throughput(n: int, rounds: int) -> None:
     model = load_model("minilm")
     sentences = corpus(n)
     words = sum(len(s) for s in sentences)
-    runs = {"collect_stats": lambda: collect_stats(model, sentences, progress=False),
-            "plain forward": lambda: plain_forward(model, sentences)}
+    runs = {
+        "collect_stats": lambda: collect_stats(model, sentences, progress=False),
+        "plain forward": lambda: plain_forward(model, sentences),
+    }
     for run in runs.values():  # warm-up
         run()
     seconds = {name: [] for name in runs}
@@ -60,8 +62,9 @@ def throughput(n: int, rounds: int) -> None:
 
 def peak_memory_mib(n: int) -> float:
     """Peak RSS of a fresh process collecting statistics on n sentences."""
-    output = subprocess.run([sys.executable, __file__, "--peak-of", str(n)], check=True,
-                            capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, __file__, "--peak-of", str(n)], check=True, capture_output=True, text=True
+    ).stdout
     return float(output.strip().splitlines()[-1])
 
 
@@ -77,8 +80,10 @@ def main() -> None:
         return
     throughput(args.sentences, args.rounds)
     small, large = peak_memory_mib(args.sentences), peak_memory_mib(4 * args.sentences)
-    print(f"peak memory: N={args.sentences}: {small:.0f} MiB, 4N={4 * args.sentences}: {large:.0f} MiB, "
-          f"ratio {large / small:.3f}")
+    print(
+        f"peak memory: N={args.sentences}: {small:.0f} MiB, 4N={4 * args.sentences}: {large:.0f} MiB, "
+        f"ratio {large / small:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import lens_relearn.study.runner as runner  # noqa: E402
-from lens_relearn.study.config import PRESETS, ExperimentConfig, preset  # noqa: E402
+from lens_relearn.study import runner
+from lens_relearn.study.config import PRESETS, ExperimentConfig, preset
 
 TIMED = {  # module attribute: (part, label)
     "train_tagger": ("training", "training"),
@@ -77,8 +77,10 @@ def report(config: ExperimentConfig, wall: float, calls: dict[str, list[float]])
         times = f"  ({count} calls)" if count is not None else ""
         print(f"{' ' * indent}{label:<{36 - indent}} {value:8.1f} s  {value / wall:6.1%}{times}")
 
-    print(f"{config.model}: {len(config.seeds)} seed(s), arms {', '.join(config.arms)}, {config.rounds} rounds, "
-          f"{stages} stages described, {config.n_train} training sentences")
+    print(
+        f"{config.model}: {len(config.seeds)} seed(s), arms {', '.join(config.arms)}, {config.rounds} rounds, "
+        f"{stages} stages described, {config.n_train} training sentences"
+    )
     print(f"{'wall':<36} {wall:8.1f} s  {1:6.1%}")
     line("training (train_tagger)", part["training"], count=len(calls["train_tagger"]))
     line("describing", part["describing"])
@@ -92,8 +94,12 @@ def report(config: ExperimentConfig, wall: float, calls: dict[str, list[float]])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS),
-                        help="the study's preset (default: quick, about 3 min on 2 cores)")
+    parser.add_argument(
+        "--preset",
+        default="quick",
+        choices=sorted(PRESETS),
+        help="the study's preset (default: quick, about 3 min on 2 cores)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the preset's)")
     parser.add_argument("--out", type=Path, help="results folder, empty or absent (default: a temporary one)")
     args = parser.parse_args()

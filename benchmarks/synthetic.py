@@ -70,8 +70,10 @@ def main() -> None:
             seconds["CoNLL round trip"].append(time.perf_counter() - start)
 
     median = {name: statistics.median(values) for name, values in seconds.items()}
-    print(f"corpus: {sentences} sentences, {words} words (default sizes, seed {args.seed}); "
-          f"median of {args.rounds} rounds")
+    print(
+        f"corpus: {sentences} sentences, {words} words (default sizes, seed {args.seed}); "
+        f"median of {args.rounds} rounds"
+    )
     for name, value in median.items():
         spread = f"{min(seconds[name]):.3f}..{max(seconds[name]):.3f}"
         print(f"{name:<17} {value:7.3f} s  ({spread} s)  {sentences / value:9.0f} sentences/s")

@@ -17,19 +17,17 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-from transformers import AutoModelForTokenClassification  # noqa: E402
+import torch
+from transformers import AutoModelForTokenClassification
 
-from lens_relearn import CONLL_TAGS, Tagger, load_model, load_ner  # noqa: E402
+from lens_relearn import CONLL_TAGS, Tagger, load_model, load_ner
 from lens_relearn.models.loading import TINY_SPECS, _embedded, _tiny_model
 
 
 def hugging_face_twin(tagger: Tagger, attn_implementation: str) -> torch.nn.Module:
     """A token-classification model with the tagger's architecture and base weights."""
     config = tagger.model.original_model.config
-    config = config.__class__.from_dict(
-        {**config.to_dict(), "num_labels": len(CONLL_TAGS), "architectures": None}
-    )
+    config = config.__class__.from_dict({**config.to_dict(), "num_labels": len(CONLL_TAGS), "architectures": None})
     config._attn_implementation = attn_implementation
     twin = AutoModelForTokenClassification.from_config(config)
     spec = tagger.model.model_spec
@@ -43,7 +41,9 @@ def hugging_face_batch(tagger: Tagger, sentences) -> dict:
     batch = tagger.encode(sentences)
     labels = torch.full_like(batch.input_ids, -100)
     words = batch.token_word
-    first = (words >= 0) & torch.cat([torch.ones_like(words[:, :1], dtype=torch.bool), words[:, 1:] != words[:, :-1]], 1)
+    first = (words >= 0) & torch.cat(
+        [torch.ones_like(words[:, :1], dtype=torch.bool), words[:, 1:] != words[:, :-1]], 1
+    )
     labels[first] = torch.tensor([CONLL_TAGS.index(t) for t in batch.tags])
     return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask, "labels": labels}, batch
 

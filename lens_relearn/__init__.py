@@ -50,15 +50,15 @@ from lens_relearn.views import (
 )
 
 __all__ = [
-    "ActivationStats",
     "CONLL_TAGS",
+    "ActivationStats",
     "Concept",
     "EncodedBatch",
     "ExperimentConfig",
     "LensRelearnError",
     "NerData",
-    "NeuronCase",
     "Neuron",
+    "NeuronCase",
     "NeuronSite",
     "PrunedNeurons",
     "Ranking",
@@ -75,9 +75,9 @@ __all__ = [
     "f1_table",
     "find_concept",
     "known_specs",
-    "load_stage",
     "load_model",
     "load_ner",
+    "load_stage",
     "neuron_site",
     "neuron_sites",
     "neuron_view",

@@ -40,8 +40,7 @@ def _finetune(args: argparse.Namespace) -> None:
     data = load_ner(args.data, seed=args.seed, **sizes)
     tagger = Tagger(load_model(args.model), CONLL_TAGS, aggregation=args.aggregation, seed=args.seed)
     start = time.perf_counter()
-    train_tagger(tagger, data.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                 seed=args.seed)
+    train_tagger(tagger, data.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
     minutes = (time.perf_counter() - start) / 60
     print(f"{args.model} fine-tuned on {len(data.train)} {args.data} sentences in {minutes:.1f} min")
     print(f"{'split':<12} {'F1':>6} {'LOC F1':>7} {'token acc':>9}")
@@ -59,8 +58,9 @@ def _run(args: argparse.Namespace) -> None:
     from lens_relearn.study.config import ExperimentConfig, preset
     from lens_relearn.study.runner import run_experiment
 
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig)
-               if getattr(args, f.name) is not None}
+    changes = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig) if getattr(args, f.name) is not None
+    }
     for name in ("arms", "seeds"):
         if name in changes:
             changes[name] = tuple(changes[name])
@@ -68,18 +68,22 @@ def _run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     summary = run_experiment(config, out, progress=not args.quiet)
     f1, concept = summary["f1"], summary["concept_f1"]
-    print(f"{config.model}: {summary['pruned']['count']} of {summary['pruned']['of']} "
-          f"{config.site} neurons pruned ({summary['pruned']['arm']} arm), {summary['seconds'] / 60:.1f} min")
+    print(
+        f"{config.model}: {summary['pruned']['count']} of {summary['pruned']['of']} "
+        f"{config.site} neurons pruned ({summary['pruned']['arm']} arm), {summary['seconds'] / 60:.1f} min"
+    )
     print(f"{'stage':<8} {'F1':>6} {summary['concept'] + ' F1':>8}")
     stages = config.stages()
     values = [f1["base"], f1["pruned"], *f1["rounds"]]
     concept_values = [concept["base"], concept["pruned"], *concept["rounds"]]
-    for stage, overall, own in zip(stages, values, concept_values):
+    for stage, overall, own in zip(stages, values, concept_values, strict=False):
         print(f"{stage:<8} {overall:6.3f} {own:8.3f}")
     if "random_baseline" in summary:
         rounds = summary["random_baseline"]["concept_f1"]["rounds"]
-        print(f"random baseline {summary['concept']} F1: pruned "
-              f"{summary['random_baseline']['concept_f1']['pruned']:.3f}, last round {rounds[-1]:.3f}")
+        print(
+            f"random baseline {summary['concept']} F1: pruned "
+            f"{summary['random_baseline']['concept_f1']['pruned']:.3f}, last round {rounds[-1]:.3f}"
+        )
     print(f"results: {out.resolve()}")
     if not args.no_report:
         from lens_relearn.views.report import write_report
@@ -148,8 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--epochs", type=int, default=3, help="passes over the training split")
     finetune.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (AdamW)")
     finetune.add_argument("--batch-size", type=int, default=16, help="sentences a step")
-    finetune.add_argument("--aggregation", default="first", choices=("first", "last", "average"),
-                          help="how sub-token states make a word's state")
+    finetune.add_argument(
+        "--aggregation",
+        default="first",
+        choices=("first", "last", "average"),
+        help="how sub-token states make a word's state",
+    )
     finetune.add_argument("--seed", type=int, default=0, help="seeds data, head and batch order")
     finetune.add_argument("--out", help="folder to save the tagger in")
     finetune.set_defaults(handler=_finetune)
@@ -162,10 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
         "stage. A preset sets the defaults; every config field is a flag. Running the same "
         "command on a folder with an interrupted run resumes it.",
     )
-    run.add_argument("--preset", default="default", choices=("quick", "default", "paper"),
-                     help="quick: MiniLM on a small corpus, about 3 min on 2 cores; default: the "
-                     "calibrated MiniLM study; paper: Lo et al.'s protocol (resid site, half the "
-                     "neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)")
+    run.add_argument(
+        "--preset",
+        default="default",
+        choices=("quick", "default", "paper"),
+        help="quick: MiniLM on a small corpus, about 3 min on 2 cores; default: the "
+        "calibrated MiniLM study; paper: Lo et al.'s protocol (resid site, half the "
+        "neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)",
+    )
     run.add_argument("--out", required=True, help="folder for the results")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")

@@ -44,7 +44,7 @@ def interval(values: Sequence[float]) -> dict:
     return {"mean": round(mean, 12), "low": mean - half, "high": mean + half, "n": n}
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: Sequence[float | int], y: Sequence[float | int]) -> float:
     """Spearman's rank correlation (average ranks for ties); NaN when undefined.
 
     It is undefined for fewer than two pairs and when either side is constant.

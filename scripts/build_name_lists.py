@@ -25,27 +25,55 @@ N_CITIES = 1800
 MAX_WORDS = 5
 # Countries that no longer exist, and territories whose names are lists rather than names.
 SKIPPED_COUNTRIES = {
-    "Serbia and Montenegro", "Netherlands Antilles", "United States Minor Outlying Islands",
-    "South Georgia and the South Sandwich Islands", "Heard Island and McDonald Islands",
-    "French Southern Territories", "British Indian Ocean Territory",
+    "Serbia and Montenegro",
+    "Netherlands Antilles",
+    "United States Minor Outlying Islands",
+    "South Georgia and the South Sandwich Islands",
+    "Heard Island and McDonald Islands",
+    "French Southern Territories",
+    "British Indian Ocean Territory",
 }
 RENAMED = {"The Netherlands": "Netherlands"}  # "the" is not part of the name in CoNLL-2003
 # City names that are also everyday English words, brands or labels of another type, which
 # would blur the labels (person-like names such as "Sydney" stay: they make good distractors).
 SKIPPED_CITIES = {
-    "Bath", "Reading", "Mobile", "Most", "Orange", "Independence", "Temple", "Boulder", "Surprise",
-    "Normal", "Enterprise", "Deal", "Battle", "Hope", "Sale", "Union", "Oral", "Pest", "Mesa",
-    "Golfe", "Warder", "Van", "Batman", "Toyota", "Bimbo", "Carrefour", "Mercedes", "Samba",
-    "Kennedy", "Kikuyu", "Paulista",
+    "Bath",
+    "Reading",
+    "Mobile",
+    "Most",
+    "Orange",
+    "Independence",
+    "Temple",
+    "Boulder",
+    "Surprise",
+    "Normal",
+    "Enterprise",
+    "Deal",
+    "Battle",
+    "Hope",
+    "Sale",
+    "Union",
+    "Oral",
+    "Pest",
+    "Mesa",
+    "Golfe",
+    "Warder",
+    "Van",
+    "Batman",
+    "Toyota",
+    "Bimbo",
+    "Carrefour",
+    "Mercedes",
+    "Samba",
+    "Kennedy",
+    "Kikuyu",
+    "Paulista",
 }
 
 
 def latin_name(name: str) -> bool:
     """Whether a name is written in Latin letters, spaces, hyphens, apostrophes and full stops."""
-    return all(
-        char in " -'." or (char.isalpha() and "LATIN" in unicodedata.name(char, ""))
-        for char in name
-    )
+    return all(char in " -'." or (char.isalpha() and "LATIN" in unicodedata.name(char, "")) for char in name)
 
 
 def clean(name: str) -> str | None:

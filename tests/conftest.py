@@ -6,10 +6,10 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from lens_relearn import load_model  # noqa: E402
+from lens_relearn import load_model
 
 TINY_SPECS = ("tiny-gpt2", "tiny-bert", "tiny-distilbert", "tiny-llama")
 

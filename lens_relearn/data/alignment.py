@@ -57,8 +57,11 @@ class EncodedBatch:
     def to(self, device: str | torch.device) -> EncodedBatch:
         """The same batch with its tensors on ``device``."""
         return EncodedBatch(
-            self.input_ids.to(device), self.attention_mask.to(device),
-            self.token_word.to(device), self.words_kept, self.tags,
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.token_word.to(device),
+            self.words_kept,
+            self.tags,
         )
 
 
@@ -106,9 +109,7 @@ def encode(
     texts, starts = [], []
     for sentence in sentences:
         if any(not word or any(ch.isspace() for ch in word) for word in sentence.words):
-            raise LensRelearnError(
-                f"Words must be non-empty and contain no white space: {sentence.words!r}"
-            )
+            raise LensRelearnError(f"Words must be non-empty and contain no white space: {sentence.words!r}")
         word_starts, position = [], len(prefix)
         for word in sentence.words:
             word_starts.append(position)
@@ -118,12 +119,19 @@ def encode(
     if tokenizer.pad_token is None:
         raise LensRelearnError("The tokenizer has no padding token; set tokenizer.pad_token first.")
     encoded = tokenizer(
-        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt",
-        return_offsets_mapping=True, return_special_tokens_mask=True,
+        texts,
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
     )
     token_word = torch.full_like(encoded["input_ids"], -1)
-    words_kept, tags, truncated = [], [], 0
-    for row, (sentence, text, word_starts) in enumerate(zip(sentences, texts, starts)):
+    words_kept: list[int] = []
+    tags: list[str] = []
+    truncated = 0
+    for row, (sentence, text, word_starts) in enumerate(zip(sentences, texts, starts, strict=True)):
         words_of_tokens, ends = _token_words(
             encoded["offset_mapping"][row].tolist(),
             encoded["special_tokens_mask"][row].tolist(),
@@ -133,9 +141,9 @@ def encode(
         )
         kept = _whole_words(sentence, word_starts, words_of_tokens, ends)
         truncated += kept < len(sentence)
-        for position, word in enumerate(words_of_tokens):
-            if 0 <= word < kept:
-                token_word[row, position] = len(tags) + word
+        for position, word_index in enumerate(words_of_tokens):
+            if 0 <= word_index < kept:
+                token_word[row, position] = len(tags) + word_index
         words_kept.append(kept)
         tags.extend(sentence.tags[:kept])
     if truncated:
@@ -156,7 +164,8 @@ def _token_words(
 ) -> tuple[list[int], list[int]]:
     """Each token's word index (-1 for special tokens and padding) and its end offset."""
     words, ends = [], []
-    for (start, end), is_special, attended in zip(offsets, special, attention):
+    for (offset, end), is_special, attended in zip(offsets, special, attention, strict=True):
+        start = offset
         while start < end and text[start].isspace():  # byte-level tokens carry their space
             start += 1
         if is_special or not attended or start >= end:
@@ -167,12 +176,10 @@ def _token_words(
     return words, ends
 
 
-def _whole_words(
-    sentence: Sentence, word_starts: list[int], words_of_tokens: list[int], ends: list[int]
-) -> int:
+def _whole_words(sentence: Sentence, word_starts: list[int], words_of_tokens: list[int], ends: list[int]) -> int:
     """How many leading words have all their tokens inside the (possibly cut) context."""
     last_end: dict[int, int] = {}
-    for word, end in zip(words_of_tokens, ends):
+    for word, end in zip(words_of_tokens, ends, strict=True):
         if word >= 0:
             last_end[word] = max(end, last_end.get(word, 0))
     kept = 0
@@ -195,11 +202,10 @@ class WordPooler:
         aggregation: ``first`` or ``last`` sub-token of each word, or their ``average``.
     """
 
-    def __init__(self, token_word: Int[Tensor, "batch pos"], n_words: int, aggregation: Aggregation) -> None:
+    # aggregation is a str, not an Aggregation: it is checked here, with advice.
+    def __init__(self, token_word: Int[Tensor, "batch pos"], n_words: int, aggregation: str) -> None:
         if aggregation not in AGGREGATIONS:
-            raise LensRelearnError(
-                f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}."
-            )
+            raise LensRelearnError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}.")
         flat_words = token_word.reshape(-1)
         self.tokens = (flat_words >= 0).nonzero().squeeze(-1)  # flat positions of word tokens
         self.words = flat_words[self.tokens]
@@ -231,7 +237,7 @@ def pool_words(
     hidden: Float[Tensor, "batch pos d"],
     token_word: Int[Tensor, "batch pos"],
     n_words: int,
-    aggregation: Aggregation = "first",
+    aggregation: str = "first",  # str, not Aggregation: WordPooler checks it, with advice
 ) -> Float[Tensor, "words d"]:
     """Pool token vectors into one vector per word.
 

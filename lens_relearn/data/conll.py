@@ -1,5 +1,4 @@
-"""Reading and writing NER files: CoNLL columns and NeuroX token/label files, with file and line in every error.
-"""
+"""Reading and writing NER files: CoNLL columns and NeuroX token/label files, with file and line in every error."""
 
 from __future__ import annotations
 
@@ -37,7 +36,8 @@ def read_conll(path: str | Path) -> list[Sentence]:
 
     Example:
         >>> import tempfile, pathlib
-        >>> sample = "-DOCSTART- -X- O O\\n\\nRain NN I-NP O\\nin IN I-PP O\\nNew NNP I-NP I-LOC\\nYork NNP I-NP I-LOC\\n"
+        >>> sample = "-DOCSTART- -X- O O\\n\\nRain NN I-NP O\\nin IN I-PP O\\n"
+        >>> sample += "New NNP I-NP I-LOC\\nYork NNP I-NP I-LOC\\n"
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "sample.conll"
         >>> _ = path.write_text(sample)
         >>> read_conll(path)
@@ -63,13 +63,11 @@ def read_conll(path: str | Path) -> list[Sentence]:
             continue
         if len(columns) not in (2, 4):
             raise LensRelearnError(
-                f"{path}, line {number}: expected 2 or 4 columns (token ... NER tag), "
-                f"found {len(columns)}: {line!r}"
+                f"{path}, line {number}: expected 2 or 4 columns (token ... NER tag), found {len(columns)}: {line!r}"
             )
         if columns[-1] not in CONLL_TAGS:
             raise LensRelearnError(
-                f"{path}, line {number}: unknown tag {columns[-1]!r}; "
-                f"the tags are {', '.join(CONLL_TAGS)}."
+                f"{path}, line {number}: unknown tag {columns[-1]!r}; the tags are {', '.join(CONLL_TAGS)}."
             )
         words.append(columns[0])
         tags.append(columns[-1])
@@ -81,7 +79,7 @@ def read_conll(path: str | Path) -> list[Sentence]:
 
 def write_conll(sentences: list[Sentence], path: str | Path) -> None:
     """Write sentences as a 2-column CoNLL file (token and tag), blank lines between sentences."""
-    blocks = ("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences)
+    blocks = ("\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags, strict=True)) for s in sentences)
     Path(path).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
 
 
@@ -109,7 +107,7 @@ def read_token_label_files(tokens_path: str | Path, labels_path: str | Path) -> 
             f"{len(label_lines)}; the two files must be line-aligned."
         )
     sentences = []
-    for number, (token_line, label_line) in enumerate(zip(token_lines, label_lines), start=1):
+    for number, (token_line, label_line) in enumerate(zip(token_lines, label_lines, strict=True), start=1):
         words, labels = token_line.split(), label_line.split()
         if len(words) != len(labels):
             raise LensRelearnError(
@@ -129,12 +127,10 @@ SPLIT_FILE_NAMES = {
 
 
 def _read_conll_folder(folder: Path) -> NerData:
-    splits = {}
+    splits: dict[str, list[Sentence]] = {}
     for split, names in SPLIT_FILE_NAMES.items():
         found = [folder / name for name in names if (folder / name).is_file()]
         if not found:
-            raise LensRelearnError(
-                f"{folder} has no {split} file; expected one of {', '.join(names)}."
-            )
+            raise LensRelearnError(f"{folder} has no {split} file; expected one of {', '.join(names)}.")
         splits[split] = read_conll(found[0])
-    return NerData(**splits, source=str(folder))
+    return NerData(splits["train"], splits["validation"], splits["test"], source=str(folder))

@@ -1,5 +1,4 @@
-"""Token-level NER sentences in IOB2, the NER data splits, and concepts (an entity type or a label).
-"""
+"""Token-level NER sentences in IOB2, the NER data splits, and concepts (an entity type or a label)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,15 @@ from dataclasses import dataclass, field
 from lens_relearn.errors import LensRelearnError
 
 CONLL_TAGS: tuple[str, ...] = (
-    "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC",
+    "O",
+    "B-PER",
+    "I-PER",
+    "B-ORG",
+    "I-ORG",
+    "B-LOC",
+    "I-LOC",
+    "B-MISC",
+    "I-MISC",
 )
 
 
@@ -30,9 +37,7 @@ class Sentence:
 
     def __post_init__(self) -> None:
         if len(self.words) != len(self.tags):
-            raise LensRelearnError(
-                f"A sentence has {len(self.words)} words but {len(self.tags)} tags: {self.words!r}"
-            )
+            raise LensRelearnError(f"A sentence has {len(self.words)} words but {len(self.tags)} tags: {self.words!r}")
 
     def __len__(self) -> int:
         return len(self.words)
@@ -81,8 +86,7 @@ class NerData:
 
     def splits(self) -> dict[str, list[Sentence]]:
         """The non-empty splits by name."""
-        named = {"train": self.train, "validation": self.validation, "test": self.test,
-                 "novel_test": self.novel_test}
+        named = {"train": self.train, "validation": self.validation, "test": self.test, "novel_test": self.novel_test}
         return {name: split for name, split in named.items() if split}
 
 
@@ -106,8 +110,9 @@ def to_iob2(tags: list[str]) -> list[str]:
     converted = []
     for index, tag in enumerate(tags):
         if tag.startswith("I-") and (index == 0 or entity_class(tags[index - 1]) != tag[2:]):
-            tag = "B-" + tag[2:]
-        converted.append(tag)
+            converted.append("B-" + tag[2:])
+        else:
+            converted.append(tag)
     return converted
 
 
@@ -163,7 +168,6 @@ def find_concept(concept: str | Concept, labels: Sequence[str]) -> Concept:
     tags = tuple(tag for tag in labels if entity_class(tag) == name)
     if not tags:
         raise LensRelearnError(
-            f"The concept {name!r} is not in the data; the classes present are "
-            f"{', '.join(classes) or 'none'}."
+            f"The concept {name!r} is not in the data; the classes present are {', '.join(classes) or 'none'}."
         )
     return Concept(name, tags, classes)

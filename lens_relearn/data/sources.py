@@ -1,5 +1,4 @@
-"""Where NER data comes from: the synthetic corpus, CoNLL-2003 through ``datasets``, or a folder of CoNLL files.
-"""
+"""Where NER data comes from: the synthetic corpus, CoNLL-2003 through ``datasets``, or a folder of CoNLL files."""
 
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ def _load_conll2003() -> NerData:
         try:
             dataset = datasets.load_dataset(repo, revision=revision)
             break
-        except Exception as error:  # noqa: BLE001  (any failure: try the next mirror)
+        except Exception as error:  # any failure: try the next mirror
             failures.append(f"{repo}: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
     else:
         raise LensRelearnError(

@@ -37,33 +37,83 @@ _RESOURCES = files("lens_relearn.data") / "resources"
 _SPLITS = ("train", "validation", "test", "novel_test")
 _POOL_SHARE = 0.15  # of each kind of place, for validation and for test alike; train has the rest
 _KIND_OF = {  # kinds of place in the resource files -> the kind a template slot asks for
-    "city": "city", "country": "region", "us_state": "region", "continent": "region",
-    "region": "region", "feature": "feature",
+    "city": "city",
+    "country": "region",
+    "us_state": "region",
+    "continent": "region",
+    "region": "region",
+    "feature": "feature",
 }
 _PLACE_SLOTS = {"LOC": None, "CITY": "city", "REGION": "region", "FEATURE": "feature"}  # None: any
 _LOC_KINDS, _LOC_WEIGHTS = ("city", "region"), (3, 2)  # what a bare {LOC} slot draws
 _MISC_SLOTS = {"NAT": "nationality", "LANG": "language", "EVENT": "event", "PRODUCT": "product"}
 _P_PLACE_PERSON = 0.15  # share of PER fillers that carry a place name ("Jack London")
 _P_PLACE_ORG = 0.25  # share of ORG fillers that carry a place name ("Bank of England")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_ONSETS = ("b", "br", "c", "d", "dr", "f", "g", "gr", "h", "k", "l", "m", "n", "p", "r", "s",
-           "st", "t", "tr", "v", "w", "z")
+_ONSETS = (
+    "b",
+    "br",
+    "c",
+    "d",
+    "dr",
+    "f",
+    "g",
+    "gr",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "st",
+    "t",
+    "tr",
+    "v",
+    "w",
+    "z",
+)
 _VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "ou")
 _CODAS = ("", "", "n", "r", "l", "s", "m", "nd", "rk")
 _INVENTED_FORMS = {  # {S} is an invented stem; "the " in front is an article, tagged O
-    "city": ("{S}ville", "{S}burg", "{S}ton", "{S}ford", "{S}field", "{S}haven", "{S}mouth",
-             "{S}stad", "{S}dorf", "{S}polis", "{S}abad", "Port {S}", "{S} Falls", "New {S}ton",
-             "San {S}o", "{S} Springs"),
-    "region": ("{S}ia", "{S}land", "{S}stan", "{S}onia", "North {S}ia", "East {S}land",
-               "Upper {S}a"),
-    "feature": ("Lake {S}", "Mount {S}", "the {S} River", "the {S} Mountains", "the {S} Sea",
-                "the {S} Desert"),
+    "city": (
+        "{S}ville",
+        "{S}burg",
+        "{S}ton",
+        "{S}ford",
+        "{S}field",
+        "{S}haven",
+        "{S}mouth",
+        "{S}stad",
+        "{S}dorf",
+        "{S}polis",
+        "{S}abad",
+        "Port {S}",
+        "{S} Falls",
+        "New {S}ton",
+        "San {S}o",
+        "{S} Springs",
+    ),
+    "region": ("{S}ia", "{S}land", "{S}stan", "{S}onia", "North {S}ia", "East {S}land", "Upper {S}a"),
+    "feature": ("Lake {S}", "Mount {S}", "the {S} River", "the {S} Mountains", "the {S} Sea", "the {S} Desert"),
 }
 _AFFIX_WORDS = frozenset(
-    word for forms in _INVENTED_FORMS.values() for form in forms
-    for word in form.split() if "{" not in word
+    word for forms in _INVENTED_FORMS.values() for form in forms for word in form.split() if "{" not in word
 )
 
 
@@ -174,8 +224,7 @@ def _location_pools(seed: int) -> dict[str, dict[str, tuple[_Place, ...]]]:
     """
     rng = random.Random(seed)
     pools: dict[str, dict[str, list[_Place]]] = {
-        split: {kind: [] for kind in ("city", "region", "feature")}
-        for split in ("train", "validation", "test")
+        split: {kind: [] for kind in ("city", "region", "feature")} for split in ("train", "validation", "test")
     }
     groups = _name_groups(_lexicon().places)
     for kind in ("city", "region", "feature"):
@@ -186,8 +235,7 @@ def _location_pools(seed: int) -> dict[str, dict[str, tuple[_Place, ...]]]:
             split = "test" if index < n_held_out else "validation" if index < 2 * n_held_out else "train"
             for place in group:
                 pools[split][place.kind].append(place)
-    return {split: {kind: tuple(places) for kind, places in by_kind.items()}
-            for split, by_kind in pools.items()}
+    return {split: {kind: tuple(places) for kind, places in by_kind.items()} for split, by_kind in pools.items()}
 
 
 def _invent_place(rng: random.Random, kind: str) -> _Place:
@@ -284,11 +332,13 @@ class _Filler:
         """The words of a number or date slot: NUM, DEC, INT, YEAR or DATE."""
         rng = self.rng
         if slot == "NUM":
-            return rng.choice((
-                [str(rng.randint(2, 999))],
-                [f"{rng.randint(1_000, 999_999):,}"],
-                [f"{rng.randint(1, 99)}.{rng.randint(1, 9)}", rng.choice(("million", "billion"))],
-            ))
+            return rng.choice(
+                (
+                    [str(rng.randint(2, 999))],
+                    [f"{rng.randint(1_000, 999_999):,}"],
+                    [f"{rng.randint(1, 99)}.{rng.randint(1, 9)}", rng.choice(("million", "billion"))],
+                )
+            )
         if slot == "DEC":
             return [f"{rng.randint(0, 19)}.{rng.randint(1, 9)}"]
         if slot == "INT":
@@ -325,10 +375,15 @@ def _split_templates() -> dict[str, tuple[str, ...]]:
         ``{split: templates}`` for train, validation, test and novel_test.
     """
     templates = _lexicon().templates
-    with_place = tuple(template for template in templates["test"]
-                       if any(f"{{{slot}}}" in template for slot in _PLACE_SLOTS))
-    return {"train": templates["train"], "validation": templates["train"], "test": templates["test"],
-            "novel_test": with_place}
+    with_place = tuple(
+        template for template in templates["test"] if any(f"{{{slot}}}" in template for slot in _PLACE_SLOTS)
+    )
+    return {
+        "train": templates["train"],
+        "validation": templates["train"],
+        "test": templates["test"],
+        "novel_test": with_place,
+    }
 
 
 def _corpus(seed: int, sizes: dict[str, int]) -> dict[str, list[tuple[str, Sentence]]]:
@@ -356,10 +411,11 @@ def _corpus(seed: int, sizes: dict[str, int]) -> dict[str, list[tuple[str, Sente
 def generate_synthetic(
     *,
     seed: int = 0,
-    n_train: int = 6000,
-    n_validation: int = 1000,
-    n_test: int = 1000,
-    n_novel: int = 300,
+    # The sizes are objects, not ints: they are checked below, with advice.
+    n_train: object = 6000,
+    n_validation: object = 1000,
+    n_test: object = 1000,
+    n_novel: object = 300,
 ) -> NerData:
     """A synthetic NER corpus for the concept LOC, offline and deterministic.
 
@@ -388,9 +444,11 @@ def generate_synthetic(
         'synthetic'
     """
     arguments = {"n_train": n_train, "n_validation": n_validation, "n_test": n_test, "n_novel": n_novel}
+    sizes: list[int] = []
     for argument, size in arguments.items():
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise LensRelearnError(f"{argument}={size!r} is not a size: give a whole number >= 0")
-    corpus = _corpus(seed, dict(zip(_SPLITS, arguments.values())))
+        sizes.append(size)
+    corpus = _corpus(seed, dict(zip(_SPLITS, sizes, strict=True)))
     train, validation, test, novel_test = ([sentence for _, sentence in corpus[split]] for split in _SPLITS)
     return NerData(train, validation, test, source="synthetic", novel_test=novel_test)

@@ -84,6 +84,4 @@ def register() -> None:
     """
     factory = architecture_adapter_factory.ArchitectureAdapterFactory
     factory.register_adapter(ARCHITECTURE, DistilBertArchitectureAdapter)
-    architecture_adapter_factory.SUPPORTED_ARCHITECTURES[ARCHITECTURE] = (
-        DistilBertArchitectureAdapter
-    )
+    architecture_adapter_factory.SUPPORTED_ARCHITECTURES[ARCHITECTURE] = DistilBertArchitectureAdapter

@@ -110,11 +110,9 @@ def _smollm2_model_folder() -> Path:
 
     def convert(folder: Path) -> None:
         gguf = _smollm2_gguf()
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-        )
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # The dequantised weights are plain float32: drop the GGUF quantiser so they save.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it via nn.Module.__setattr__
         del model.config.quantization_config
         model.save_pretrained(folder)
 
@@ -124,6 +122,7 @@ def _smollm2_model_folder() -> Path:
 def _tiny_model(spec: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A small random-weight model of one architecture, with a real tokenizer (seed 0)."""
     w = TINY_WIDTH
+    tokenizer: PreTrainedTokenizerBase
     if spec in ("tiny-bert", "tiny-distilbert"):
         tokenizer = AutoTokenizer.from_pretrained(_minilm_folder())
     else:
@@ -131,25 +130,44 @@ def _tiny_model(spec: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     vocab = len(tokenizer)
     configs = {
         "tiny-gpt2": lambda: GPT2Config(
-            vocab_size=vocab, n_positions=w["n_ctx"], n_embd=w["d_model"], n_layer=w["layers"],
-            n_head=w["heads"], n_inner=w["d_mlp"], bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            vocab_size=vocab,
+            n_positions=w["n_ctx"],
+            n_embd=w["d_model"],
+            n_layer=w["layers"],
+            n_head=w["heads"],
+            n_inner=w["d_mlp"],
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
         ),
         "tiny-bert": lambda: BertConfig(
-            vocab_size=vocab, hidden_size=w["d_model"], num_hidden_layers=w["layers"],
-            num_attention_heads=w["heads"], intermediate_size=w["d_mlp"],
+            vocab_size=vocab,
+            hidden_size=w["d_model"],
+            num_hidden_layers=w["layers"],
+            num_attention_heads=w["heads"],
+            intermediate_size=w["d_mlp"],
             max_position_embeddings=w["n_ctx"],
         ),
         "tiny-distilbert": lambda: DistilBertConfig(
-            vocab_size=vocab, dim=w["d_model"], n_layers=w["layers"], n_heads=w["heads"],
-            hidden_dim=w["d_mlp"], max_position_embeddings=w["n_ctx"],
+            vocab_size=vocab,
+            dim=w["d_model"],
+            n_layers=w["layers"],
+            n_heads=w["heads"],
+            hidden_dim=w["d_mlp"],
+            max_position_embeddings=w["n_ctx"],
         ),
         "tiny-llama": lambda: LlamaConfig(
-            vocab_size=vocab, hidden_size=w["d_model"], num_hidden_layers=w["layers"],
-            num_attention_heads=w["heads"], num_key_value_heads=w["heads"] // 2,
-            intermediate_size=w["d_mlp"], max_position_embeddings=w["n_ctx"],
-            tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            vocab_size=vocab,
+            hidden_size=w["d_model"],
+            num_hidden_layers=w["layers"],
+            num_attention_heads=w["heads"],
+            num_key_value_heads=w["heads"] // 2,
+            intermediate_size=w["d_mlp"],
+            max_position_embeddings=w["n_ctx"],
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
         ),
     }
     config = configs[spec]()
@@ -231,7 +249,7 @@ def load_model(
     """
     if spec in TINY_SPECS:
         hf_model, tokenizer = _tiny_model(spec)
-        hf_model = hf_model.to(dtype)
+        hf_model = hf_model.to(dtype)  # type: ignore[arg-type]  # transformers' decorator on .to drops its signature
         name = spec
     elif spec in EMBEDDED_SPECS:
         hf_model, tokenizer = _embedded(spec, dtype)
@@ -243,7 +261,11 @@ def load_model(
             raise _hub_error(spec, error) from error
         name = spec
     bridge = TransformerBridge.boot_transformers(
-        name, hf_model=hf_model.to(device).eval(), tokenizer=tokenizer, device=device, dtype=dtype
+        name,
+        hf_model=hf_model.to(device).eval(),  # type: ignore[arg-type]  # transformers' decorator on .to drops its signature
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
     )
     bridge.eval()
     bridge.model_spec = str(spec)

@@ -1,13 +1,13 @@
-"""Neuron sites: where a model's neurons of one kind live, and a neuron's address.
-"""
+"""Neuron sites: where a model's neurons of one kind live, and a neuron's address."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import transformer_lens.model_bridge.sources.transformers  # noqa: F401  (attaches boot_transformers)
 from transformer_lens.model_bridge import TransformerBridge
+from transformers import PreTrainedModel
 
 from lens_relearn.errors import LensRelearnError
 
@@ -24,7 +24,7 @@ class Neuron(NamedTuple):
     """One unit at a neuron site: its layer and its index within the layer."""
 
     layer: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index; the name is public (reprs, docs)
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,13 @@ def neuron_sites(model: TransformerBridge) -> dict[Site, NeuronSite]:
         (3, 64)
     """
     layers = range(model.cfg.n_layers)
+    if model.cfg.d_mlp is None:
+        raise LensRelearnError(f"{model.cfg.model_name} has no MLP width (cfg.d_mlp); its MLP neurons cannot be named.")
     return {
         "mlp": NeuronSite("mlp", tuple(f"blocks.{l}.mlp.hook_post" for l in layers), model.cfg.d_mlp),
         "resid": NeuronSite(
             "resid",
-            ("blocks.0.hook_resid_pre",) + tuple(f"blocks.{l}.hook_resid_post" for l in layers),
+            ("blocks.0.hook_resid_pre", *tuple(f"blocks.{l}.hook_resid_post" for l in layers)),
             model.cfg.d_model,
         ),
     }
@@ -98,3 +100,8 @@ def neuron_site(model: TransformerBridge, site: str) -> NeuronSite:
     if site not in sites:
         raise LensRelearnError(f"Unknown neuron site {site!r}; the sites are {', '.join(SITES)}.")
     return sites[site]
+
+
+def wrapped_model(model: TransformerBridge) -> PreTrainedModel:
+    """The Hugging Face model inside a bridge (TransformerLens types it only as a module)."""
+    return cast(PreTrainedModel, model.original_model)

@@ -4,5 +4,14 @@ from lens_relearn.neurons.activations import ActivationStats, TopTokens, collect
 from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
 
-__all__ = ["ActivationStats", "PrunedNeurons", "Ranking", "TopTokens", "collect_stats", "prune",
-           "random_neurons", "rank_neurons", "top_tokens"]
+__all__ = [
+    "ActivationStats",
+    "PrunedNeurons",
+    "Ranking",
+    "TopTokens",
+    "collect_stats",
+    "prune",
+    "random_neurons",
+    "rank_neurons",
+    "top_tokens",
+]

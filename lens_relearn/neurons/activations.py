@@ -22,11 +22,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.data.alignment import Aggregation, EncodedBatch, WordPooler, encode
+from lens_relearn.data.alignment import EncodedBatch, WordPooler, encode
 from lens_relearn.data.sentences import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
-from lens_relearn.models.sites import Neuron, context_length, neuron_site
+from lens_relearn.models.sites import Neuron, context_length, neuron_site, wrapped_model
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class ActivationStats:
         """Read statistics written by ``save``."""
         with safetensors.safe_open(str(path), "pt") as file:
             meta = file.metadata()
-            tensors = {name: file.get_tensor(name) for name in file.keys()}
+            tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118  safe_open is no mapping
         return cls(meta["site"], meta["aggregation"], tuple(meta["classes"].split("\t")), **tensors)
 
 
@@ -110,7 +110,7 @@ def _stream(
     model: TransformerBridge,
     sentences: Sequence[Sentence],
     site: str,
-    aggregation: Aggregation,
+    aggregation: str,  # checked by WordPooler
     batch_size: int,
     description: str,
     progress: bool,
@@ -136,16 +136,17 @@ def _stream(
     was_training = model.training
     model.eval()
     try:
-        with model.hooks(fwd_hooks=[(name, keeper(layer)) for layer, name in enumerate(names)]), tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress) as bar:
+        with (
+            model.hooks(fwd_hooks=[(name, keeper(layer)) for layer, name in enumerate(names)]),
+            tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress) as bar,
+        ):
             for indices in _batches(sentences, batch_size):
                 chunk = [sentences[i] for i in indices]
                 batch = encode(model.tokenizer, chunk, max_length=max_length).to(device)
                 current["pool"] = WordPooler(batch.token_word, batch.n_words, aggregation)
                 current["words"] = [None] * len(names)
                 with torch.no_grad():
-                    model.original_model.base_model(
-                        input_ids=batch.input_ids, attention_mask=batch.attention_mask
-                    )
+                    wrapped_model(model).base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
                 yield batch, indices, current["words"]
                 bar.update(len(indices))
     finally:
@@ -157,7 +158,7 @@ def collect_stats(
     sentences: Sequence[Sentence],
     *,
     site: str = "mlp",
-    aggregation: Aggregation = "first",
+    aggregation: str = "first",  # str, not Aggregation: WordPooler checks it, with advice
     batch_size: int = 32,
     progress: bool = True,
 ) -> ActivationStats:
@@ -179,7 +180,8 @@ def collect_stats(
 
     Example:
         >>> from lens_relearn import load_model, Sentence
-        >>> stats = collect_stats(load_model("tiny-bert"), [Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])], progress=False)
+        >>> sentence = Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])
+        >>> stats = collect_stats(load_model("tiny-bert"), [sentence], progress=False)
         >>> stats.classes, stats.count.tolist(), tuple(stats.total.shape)
         (('O', 'LOC'), [2, 1], (2, 2, 256))
     """
@@ -251,14 +253,14 @@ def top_tokens(
         batch_size: Sentences a forward pass.
         progress: Show a progress bar.
     """
-    neurons = tuple(Neuron(*n) for n in neurons)
-    if not neurons:
+    chosen = tuple(Neuron(*n) for n in neurons)
+    if not chosen:
         raise LensRelearnError("No neurons given to describe.")
     frequency = Counter(word for sentence in sentences for word in sentence.words)
     types = [word for word, _ in frequency.most_common(max_types)]
     type_index = {word: i for i, word in enumerate(types)}
-    layer_of = torch.tensor([n.layer for n in neurons])
-    unit_of = torch.tensor([n.index for n in neurons])
+    layer_of = torch.tensor([n.layer for n in chosen])
+    unit_of = torch.tensor([n.index for n in chosen])
     mean = stats.mean()[layer_of, unit_of].float()
     std = stats.std()[layer_of, unit_of].float().clamp(min=1e-8)
     type_sum = torch.zeros(len(types), len(neurons))
@@ -269,7 +271,7 @@ def top_tokens(
     for batch, indices, layers in stream:
         stacked = torch.stack(layers, 1).float().cpu()  # words layers units
         values = stacked[:, layer_of, unit_of]  # words neurons
-        words = [w for i, kept in zip(indices, batch.words_kept) for w in sentences[i].words[:kept]]
+        words = [w for i, kept in zip(indices, batch.words_kept, strict=True) for w in sentences[i].words[:kept]]
         rows = torch.tensor([type_index.get(w, -1) for w in words])
         known = rows >= 0
         type_sum.index_add_(0, rows[known], ((values[known] - mean) / std).abs())
@@ -285,14 +287,14 @@ def top_tokens(
     top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
     best = top_scores[0].clamp(min=1e-12)
     tokens = tuple(
-        tuple((types[t], float(s / best[j])) for t, s in zip(top_types[:, j].tolist(), top_scores[:, j]))
+        tuple((types[t], float(s / best[j])) for t, s in zip(top_types[:, j].tolist(), top_scores[:, j], strict=True))
         for j in range(len(neurons))
     )
     examples = tuple(
-        tuple((int(i), float(p)) for i, p in zip(best_sentence[j], best_peak[j]) if i >= 0)
+        tuple((int(i), float(p)) for i, p in zip(best_sentence[j], best_peak[j], strict=True) if i >= 0)
         for j in range(len(neurons))
     )
-    return TopTokens(neurons, tokens, examples)
+    return TopTokens(chosen, tokens, examples)
 
 
 def _sentence_peaks(values: Float[Tensor, "words neurons"], batch: EncodedBatch) -> Float[Tensor, "sentences neurons"]:
@@ -308,22 +310,23 @@ def word_activations(
     neurons: Sequence[tuple[int, int]],
     *,
     site: str = "mlp",
-    aggregation: Aggregation = "first",
+    aggregation: str = "first",  # str, not Aggregation: WordPooler checks it, with advice
 ) -> list[Float[Tensor, "words neurons"]]:
     """The word activations of a few neurons on a few sentences (for neuron views).
 
     Example:
         >>> from lens_relearn import load_model, Sentence
-        >>> acts = word_activations(load_model("tiny-gpt2"), [Sentence(["Hi", "Oslo"], ["O", "B-LOC"])], [(0, 1), (1, 2)])
+        >>> sentence = Sentence(["Hi", "Oslo"], ["O", "B-LOC"])
+        >>> acts = word_activations(load_model("tiny-gpt2"), [sentence], [(0, 1), (1, 2)])
         >>> tuple(acts[0].shape)
         (2, 2)
     """
-    neurons = [Neuron(*n) for n in neurons]
-    layer_of = torch.tensor([n.layer for n in neurons])
-    unit_of = torch.tensor([n.index for n in neurons])
+    chosen = [Neuron(*n) for n in neurons]
+    layer_of = torch.tensor([n.layer for n in chosen])
+    unit_of = torch.tensor([n.index for n in chosen])
     per_sentence: list[Tensor] = [torch.empty(0)] * len(sentences)
     for batch, indices, layers in _stream(model, sentences, site, aggregation, 64, "activations", False):
         values = torch.stack(layers, 1).float().cpu()[:, layer_of, unit_of]
-        for index, sentence_values in zip(indices, values.split(batch.words_kept)):
+        for index, sentence_values in zip(indices, values.split(batch.words_kept), strict=True):
             per_sentence[index] = sentence_values
     return per_sentence

@@ -20,7 +20,7 @@ import operator
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Bool, Float
@@ -59,9 +59,7 @@ class PrunedNeurons:
     freeze: bool
     # What to undo and measure: hooks (mask mode); zeroed entries and gradient masks (weights).
     _hooks: tuple[tuple[HookPoint, LensHandle], ...] = field(default=(), repr=False, compare=False)
-    _weights: tuple[tuple[int, nn.Parameter, Tensor], ...] = field(
-        default=(), repr=False, compare=False
-    )
+    _weights: tuple[tuple[int, nn.Parameter, Tensor], ...] = field(default=(), repr=False, compare=False)
     _gradient_masks: tuple[RemovableHandle, ...] = field(default=(), repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -89,7 +87,7 @@ class PrunedNeurons:
             right after pruning in ``weights`` mode); ``per_layer``: ``{layer: norm}`` for every
             layer with a pruned neuron.
         """
-        squares = {layer: 0.0 for layer in sorted({n.layer for n in self.neurons})}
+        squares = dict.fromkeys(sorted({n.layer for n in self.neurons}), 0.0)
         for layer, parameter, entries in self._weights:
             squares[layer] += parameter.detach()[entries].double().square().sum().item()
         return {
@@ -98,16 +96,14 @@ class PrunedNeurons:
         }
 
 
-def _check_neurons(site: NeuronSite, neurons: Iterable[tuple[int, int]], what: str) -> list[Neuron]:
+def _check_neurons(site: NeuronSite, neurons: Iterable[Sequence[Any]], what: str) -> list[Neuron]:
     """Neurons as sorted, distinct ``Neuron``s, or ``LensRelearnError`` naming the valid ranges."""
     checked = set()
     for neuron in neurons:
         try:
             layer, index = (operator.index(part) for part in neuron)
         except (TypeError, ValueError) as error:
-            raise LensRelearnError(
-                f"{what} {neuron!r} is not a (layer, index) pair of integers."
-            ) from error
+            raise LensRelearnError(f"{what} {neuron!r} is not a (layer, index) pair of integers.") from error
         if not (0 <= layer < site.n_layers and 0 <= index < site.units):
             raise LensRelearnError(
                 f"{what} ({layer}, {index}) is outside site {site.name!r}: layers run "
@@ -143,7 +139,7 @@ def _producers(model: TransformerBridge, site: NeuronSite, layer: int) -> list[n
     return [getattr(model.blocks[layer].mlp, "in").original_component]
 
 
-def _frozen_gradient(entries: Bool[Tensor, "..."]) -> Callable[[Tensor], Tensor]:
+def _frozen_gradient(entries: Bool[Tensor, ...]) -> Callable[[Tensor], Tensor]:
     """A gradient hook that zeroes the gradient of the given parameter entries."""
     return lambda grad: grad.masked_fill(entries, 0.0)
 
@@ -157,11 +153,11 @@ def _zero_weights(
         ``(layer, parameter, entries)`` for every parameter touched, ``entries`` a boolean mask
         of the parameter's shape; and the handles of the gradient masks.
     """
-    weights = []
+    weights: list[tuple[int, nn.Parameter, Tensor]] = []
     for layer, units in _unit_masks(site, neurons).items():
         for module in _producers(model, site, layer):
             for parameter in (module.weight, module.bias):
-                if parameter is None:
+                if not isinstance(parameter, nn.Parameter):  # None: the module has no such parameter
                     continue
                 # nn.Linear weights are [out, in]; GPT-2's Conv1D stores [in, out].
                 axis = 1 if isinstance(module, Conv1D) and parameter.ndim > 1 else 0
@@ -188,11 +184,11 @@ def _zero_weights(
 
 def prune(
     model: TransformerBridge,
-    neurons: Sequence[tuple[int, int]],
+    neurons: Sequence[Sequence[Any]],  # (layer, index) pairs, checked below, with advice
     *,
     site: str = "mlp",
-    mode: Mode = "mask",
-    value: Value = "zero",
+    mode: str = "mask",  # str, not Mode: checked below, with advice
+    value: str = "zero",  # str, not Value: checked below, with advice
     means: Float[Tensor, "layers units"] | None = None,
     freeze: bool = True,
 ) -> PrunedNeurons:
@@ -256,13 +252,9 @@ def prune(
     if mode not in MODES:
         raise LensRelearnError(f"Unknown pruning mode {mode!r}; choose one of {', '.join(MODES)}.")
     if value not in VALUES:
-        raise LensRelearnError(
-            f"Unknown pruning value {value!r}; choose one of {', '.join(VALUES)}."
-        )
+        raise LensRelearnError(f"Unknown pruning value {value!r}; choose one of {', '.join(VALUES)}.")
     if mode == "weights" and value == "mean":
-        raise LensRelearnError(
-            "value='mean' needs mode='mask': zeroed weights can only make a unit zero."
-        )
+        raise LensRelearnError("value='mean' needs mode='mask': zeroed weights can only make a unit zero.")
     post_ln = isinstance(model.adapter, BertArchitectureAdapter)  # BERT, DistilBERT, RoBERTa
     if mode == "weights" and site == "resid" and not post_ln:
         raise LensRelearnError(
@@ -286,16 +278,16 @@ def prune(
     if mode == "weights":
         weights, gradient_masks = _zero_weights(model, where, chosen, freeze)
         return PrunedNeurons(
-            chosen, site, mode, value, freeze, _weights=weights, _gradient_masks=gradient_masks
+            chosen, where.name, "weights", value, freeze, _weights=weights, _gradient_masks=gradient_masks
         )
     device = next(model.parameters()).device
     hooks = []
     for layer, units in _unit_masks(where, chosen).items():
-        fill = means[layer].detach() if value == "mean" else torch.zeros(where.units)
+        fill = means[layer].detach() if value == "mean" and means is not None else torch.zeros(where.units)
         hook = _mask_hook(units.to(device), fill.to(device))
         hook_point = model.hook_dict[where.hook_names[layer]]
         hooks.append((hook_point, hook_point.add_hook(hook, is_permanent=True)))
-    return PrunedNeurons(chosen, site, mode, value, freeze, _hooks=tuple(hooks))
+    return PrunedNeurons(chosen, where.name, "mask", value, freeze, _hooks=tuple(hooks))
 
 
 def random_neurons(

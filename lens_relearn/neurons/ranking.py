@@ -92,14 +92,14 @@ class Ranking:
         layer_of = repeat(torch.arange(layers), "layers -> (layers units)", units=units)
         unit_of = repeat(torch.arange(units), "units -> (layers units)", layers=layers)
         order = self.order
-        return [Neuron(layer, unit) for layer, unit in zip(layer_of[order].tolist(), unit_of[order].tolist(), strict=True)]
+        return [
+            Neuron(layer, unit) for layer, unit in zip(layer_of[order].tolist(), unit_of[order].tolist(), strict=True)
+        ]
 
     def top(self, k: int) -> list[Neuron]:
         """The ``k`` best neurons."""
         if not 0 <= k <= self.n_neurons:
-            raise LensRelearnError(
-                f"k={k} is out of range: the site {self.site!r} has {self.n_neurons} neurons."
-            )
+            raise LensRelearnError(f"k={k} is out of range: the site {self.site!r} has {self.n_neurons} neurons.")
         return self.neurons()[:k]
 
     def top_fraction(self, fraction: float) -> list[Neuron]:
@@ -139,11 +139,17 @@ class Ranking:
         keep = torch.ones_like(saliency, dtype=torch.bool)
         for layer, index in exclude:
             keep[layer, index] = False
-        return [{"layer": layer, **interval(saliency[layer][keep[layer]].tolist())}
-                for layer in range(saliency.shape[0])]
+        return [
+            {"layer": layer, **interval(saliency[layer][keep[layer]].tolist())} for layer in range(saliency.shape[0])
+        ]
 
 
-def rank_neurons(stats: ActivationStats, concept: str | Concept, *, method: Method = "probeless") -> Ranking:
+def rank_neurons(
+    stats: ActivationStats,
+    concept: str | Concept,
+    *,
+    method: str = "probeless",  # str, not Method: checked below, with advice
+) -> Ranking:
     """Rank a site's neurons by how much they carry a concept.
 
     Args:
@@ -170,11 +176,10 @@ def rank_neurons(stats: ActivationStats, concept: str | Concept, *, method: Meth
     if method not in METHODS:
         raise LensRelearnError(f"Unknown ranking method {method!r}; choose one of {', '.join(METHODS)}.")
     name = concept.name if isinstance(concept, Concept) else concept
-    present = [c for c, n in zip(stats.classes, stats.count.tolist()) if n > 0]
+    present = [c for c, n in zip(stats.classes, stats.count.tolist(), strict=True) if n > 0]
     if name not in present:
         raise LensRelearnError(
-            f"The concept {name!r} has no word in the corpus; the classes present are "
-            f"{', '.join(present) or 'none'}."
+            f"The concept {name!r} has no word in the corpus; the classes present are {', '.join(present) or 'none'}."
         )
     if len(present) < 2:
         raise LensRelearnError(f"Ranking needs words of a class other than {name!r} in the corpus.")

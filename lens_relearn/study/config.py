@@ -1,12 +1,11 @@
-"""What defines a relearning study: ``ExperimentConfig``, checked on construction, and presets.
-"""
+"""What defines a relearning study: ``ExperimentConfig``, checked on construction, and presets."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints, no_type_check
 
 from lens_relearn.data.alignment import Aggregation
 from lens_relearn.data.sentences import NerData
@@ -126,24 +125,56 @@ class ExperimentConfig:
     def load_data(self) -> NerData:
         """The NER data this config names (the synthetic corpus at its sizes, seed 0)."""
         if self.data == "synthetic":
-            return load_ner("synthetic", seed=0, n_train=self.n_train, n_validation=self.n_validation,
-                            n_test=self.n_test, n_novel=self.n_novel)
+            return load_ner(
+                "synthetic",
+                seed=0,
+                n_train=self.n_train,
+                n_validation=self.n_validation,
+                n_test=self.n_test,
+                n_novel=self.n_novel,
+            )
         return load_ner(self.data)
+
+
+# A config checks its own Literal fields in __post_init__ and raises LensRelearnError naming the
+# allowed values; a runtime type checker on the generated __init__ (the tests' jaxtyping hook)
+# would refuse a bad value first with its own error. Only __init__ is exempt: the class keeps its
+# annotations, which __post_init__ reads.
+no_type_check(ExperimentConfig.__init__)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "n_train": 400, "n_validation": 150, "n_test": 150, "n_novel": 50, "base_epochs": 2,
-        "rounds": 2, "lr": 1.5e-4, "batch_size": 16, "max_types": 1000,
-        "prune_fraction": 0.2, "primed_top": 50,
+        "n_train": 400,
+        "n_validation": 150,
+        "n_test": 150,
+        "n_novel": 50,
+        "base_epochs": 2,
+        "rounds": 2,
+        "lr": 1.5e-4,
+        "batch_size": 16,
+        "max_types": 1000,
+        "prune_fraction": 0.2,
+        "primed_top": 50,
     },
     "default": {
-        "n_train": 2500, "n_validation": 500, "n_test": 500, "n_novel": 200, "base_epochs": 2,
-        "rounds": 3, "lr": 1e-4, "prune_fraction": 0.1,
+        "n_train": 2500,
+        "n_validation": 500,
+        "n_test": 500,
+        "n_novel": 200,
+        "base_epochs": 2,
+        "rounds": 3,
+        "lr": 1e-4,
+        "prune_fraction": 0.1,
     },
     "paper": {
-        "site": "resid", "prune_fraction": 0.5, "lr": 2e-5, "batch_size": 8, "rounds": 4,
-        "round_epochs": 2, "restart_optimizer": True,
+        "site": "resid",
+        "prune_fraction": 0.5,
+        "lr": 2e-5,
+        "batch_size": 8,
+        "rounds": 4,
+        "round_epochs": 2,
+        "restart_optimizer": True,
     },
 }
 
@@ -171,4 +202,3 @@ def _prune_count(config: ExperimentConfig, n_neurons: int) -> int:
             f"Cannot prune {count} neurons: the site {config.site!r} of {config.model!r} has {n_neurons}."
         )
     return count
-

@@ -49,8 +49,14 @@ class _Study:
         self.site = neuron_site(model, config.site)
         self.count = _prune_count(config, self.site.n_neurons)
         self.embedder = InputEmbedder(model)
-        concept_words = sorted({w for s in self.data.validation for w, t in zip(s.words, s.tags)
-                                if entity_class(t) == self.concept.name})
+        concept_words = sorted(
+            {
+                w
+                for s in self.data.validation
+                for w, t in zip(s.words, s.tags, strict=True)
+                if entity_class(t) == self.concept.name
+            }
+        )
         self.concept_vector = token_vector(self.embedder, concept_words)
         self.splits = {k: v for k, v in self.data.splits().items() if k != "train"}
 
@@ -69,26 +75,45 @@ class _Study:
             if self.config.base_checkpoint:
                 tagger = Tagger.load(self.config.base_checkpoint)
             else:
-                tagger = Tagger(load_model(self.config.model), self.data.labels,
-                                aggregation=self.config.aggregation, seed=seed)
-                train_tagger(tagger, self.data.train, epochs=self.config.base_epochs, lr=self.config.lr,
-                             batch_size=self.config.batch_size, seed=seed,
-                             warmup_fraction=self.config.warmup_fraction, progress=self.progress)
+                tagger = Tagger(
+                    load_model(self.config.model), self.data.labels, aggregation=self.config.aggregation, seed=seed
+                )
+                train_tagger(
+                    tagger,
+                    self.data.train,
+                    epochs=self.config.base_epochs,
+                    lr=self.config.lr,
+                    batch_size=self.config.batch_size,
+                    seed=seed,
+                    warmup_fraction=self.config.warmup_fraction,
+                    progress=self.progress,
+                )
             tagger.save(self.folder.tagger_dir(seed, "", "base"))
             self._describe(tagger, seed, "", "base", pruned=None, start=start)
 
     def _arm(self, seed: int, arm: str) -> None:
         tagger = Tagger.load(self.folder.tagger_dir(seed, arm, "base"))
         neurons = self._choose(seed, arm, tagger)
-        handle = prune(tagger.model, neurons, site=self.config.site, mode=self.config.prune_mode,
-                       value=self.config.prune_value, means=self._means(seed), freeze=self.config.freeze)
+        handle = prune(
+            tagger.model,
+            neurons,
+            site=self.config.site,
+            mode=self.config.prune_mode,
+            value=self.config.prune_value,
+            means=self._means(seed),
+            freeze=self.config.freeze,
+        )
         if not self.folder.is_finished(seed, arm, "pruned"):
             self._describe(tagger, seed, arm, "pruned", pruned=handle, start=time.perf_counter())
         epoch_steps = steps_per_epoch(len(self.data.train), self.config.batch_size)
         schedule = None
         if not self.config.restart_optimizer:
-            schedule = Schedule(tagger, steps=self.config.rounds * self.config.round_epochs * epoch_steps,
-                                lr=self.config.lr, warmup_fraction=self.config.warmup_fraction)
+            schedule = Schedule(
+                tagger,
+                steps=self.config.rounds * self.config.round_epochs * epoch_steps,
+                lr=self.config.lr,
+                warmup_fraction=self.config.warmup_fraction,
+            )
         for round_number in range(1, self.config.rounds + 1):
             stage, previous = f"round{round_number}", f"round{round_number - 1}"
             if self.folder.is_finished(seed, arm, stage):
@@ -98,10 +123,17 @@ class _Study:
                 if schedule is not None:
                     schedule.load_state_dict(self.folder.schedule(seed, arm, previous))
             start = time.perf_counter()
-            train_tagger(tagger, self.data.train, epochs=self.config.round_epochs, lr=self.config.lr,
-                         batch_size=self.config.batch_size, seed=seed * 1000 + round_number,
-                         warmup_fraction=self.config.warmup_fraction, schedule=schedule,
-                         progress=self.progress)
+            train_tagger(
+                tagger,
+                self.data.train,
+                epochs=self.config.round_epochs,
+                lr=self.config.lr,
+                batch_size=self.config.batch_size,
+                seed=seed * 1000 + round_number,
+                warmup_fraction=self.config.warmup_fraction,
+                schedule=schedule,
+                progress=self.progress,
+            )
             tagger.save(self.folder.tagger_dir(seed, arm, stage))
             if schedule is not None:
                 self.folder.write_schedule(seed, arm, stage, schedule.state_dict())
@@ -114,8 +146,12 @@ class _Study:
             return self.folder.pruned(seed, arm)
         if arm == "concept":
             scores = self.folder.stage_table(seed, arm, "base")["score"].to_numpy()
-            ranking = Ranking(self.concept.name, self.config.ranking, self.config.site,
-                              rearrange(torch.tensor(scores), "(layers units) -> layers units", units=self.site.units))
+            ranking = Ranking(
+                self.concept.name,
+                self.config.ranking,
+                self.config.site,
+                rearrange(torch.tensor(scores), "(layers units) -> layers units", units=self.site.units),
+            )
             neurons = ranking.top(self.count)
         elif arm == "random":
             neurons = random_neurons(tagger.model, self.count, site=self.config.site, seed=seed)
@@ -127,27 +163,42 @@ class _Study:
     def _means(self, seed: int) -> torch.Tensor | None:
         return _unit_means(self.folder, seed, self.site) if self.config.prune_value == "mean" else None
 
-    def _describe(self, tagger: Tagger, seed: int, arm: str, stage: str,
-                  pruned: PrunedNeurons | None, start: float) -> None:
+    def _describe(
+        self, tagger: Tagger, seed: int, arm: str, stage: str, pruned: PrunedNeurons | None, start: float
+    ) -> None:
         """Evaluate and describe a stage, then mark it finished (its record last)."""
         scores = {split: evaluate_tagger(tagger, sentences) for split, sentences in self.splits.items()}
         corpus = self.data.validation
-        stats = collect_stats(tagger.model, corpus, site=self.config.site,
-                              aggregation=self.config.aggregation, progress=self.progress)
+        stats = collect_stats(
+            tagger.model, corpus, site=self.config.site, aggregation=self.config.aggregation, progress=self.progress
+        )
         ranking = rank_neurons(stats, self.concept, method=self.config.ranking)
         every = [Neuron(l, i) for l in range(self.site.n_layers) for i in range(self.site.units)]
-        described = top_tokens(tagger.model, corpus, stats, every, k=self.config.top_k, n_examples=0,
-                               max_types=self.config.max_types, progress=self.progress)
+        described = top_tokens(
+            tagger.model,
+            corpus,
+            stats,
+            every,
+            k=self.config.top_k,
+            n_examples=0,
+            max_types=self.config.max_types,
+            progress=self.progress,
+        )
         base_tokens = None if stage == "base" else _read_top_tokens(self.folder.stage_table(seed, arm, "base"))
         removed = pruned.neurons if pruned else ()
-        table = neuron_table(ranking, described, self.embedder, base=base_tokens,
-                             concept_vector=self.concept_vector, pruned=removed)
+        table = neuron_table(
+            ranking, described, self.embedder, base=base_tokens, concept_vector=self.concept_vector, pruned=removed
+        )
         table["mean"] = rearrange(stats.mean(), "layers units -> (layers units)").tolist()
         self.folder.write_stage_table(seed, arm, stage, "neurons", table)
         self.folder.write_stage_table(seed, arm, stage, "layers", layer_table(ranking, removed))
         record = {
-            "seed": seed, "arm": arm or None, "stage": stage, "scores": scores,
-            "pruned": len(removed), "regrowth": pruned.regrowth() if pruned else None,
+            "seed": seed,
+            "arm": arm or None,
+            "stage": stage,
+            "scores": scores,
+            "pruned": len(removed),
+            "regrowth": pruned.regrowth() if pruned else None,
             "seconds": time.perf_counter() - start,
         }
         self.folder.write_stage_record(seed, arm, stage, record)
@@ -165,13 +216,23 @@ class _Study:
     def _summarise(self) -> dict:
         records = self._records()
         config = self.config
-        performance = pd.DataFrame([
-            {"seed": r["seed"], "arm": r["arm"], "stage": r["stage"], "split": split,
-             "f1": s["f1"], "precision": s["precision"], "recall": s["recall"],
-             "concept_f1": s["per_type"].get(self.concept.name, {}).get("f1", 0.0),
-             "token_accuracy": s["token_accuracy"]}
-            for r in records for split, s in r["scores"].items()
-        ])
+        performance = pd.DataFrame(
+            [
+                {
+                    "seed": r["seed"],
+                    "arm": r["arm"],
+                    "stage": r["stage"],
+                    "split": split,
+                    "f1": s["f1"],
+                    "precision": s["precision"],
+                    "recall": s["recall"],
+                    "concept_f1": s["per_type"].get(self.concept.name, {}).get("f1", 0.0),
+                    "token_accuracy": s["token_accuracy"],
+                }
+                for r in records
+                for split, s in r["scores"].items()
+            ]
+        )
         self.folder.write_table("performance", performance)
         neurons, layers = [], []
         for r in records:
@@ -185,11 +246,14 @@ class _Study:
 
         def curve(arm: str, column: str) -> dict:
             test = performance[(performance.arm == arm) & (performance.split == "test")]
-            per_stage = {stage: interval(test[test.stage == stage][column].tolist())
-                         for stage in self.config.stages()}
+            per_stage = {stage: interval(test[test.stage == stage][column].tolist()) for stage in self.config.stages()}
             rounds = [per_stage[f"round{r}"]["mean"] for r in range(1, config.rounds + 1)]
-            return {"base": per_stage["base"]["mean"], "pruned": per_stage["pruned"]["mean"],
-                    "rounds": rounds, "intervals": per_stage}
+            return {
+                "base": per_stage["base"]["mean"],
+                "pruned": per_stage["pruned"]["mean"],
+                "rounds": rounds,
+                "intervals": per_stage,
+            }
 
         main_arm = config.arms[0]
         final = f"round{config.rounds}"
@@ -210,14 +274,26 @@ class _Study:
             return rows.groupby("layer")[column].mean().round(12).tolist()
 
         summary = {
-            "model": config.model, "concept": self.concept.name, "site": config.site,
-            "ranking": config.ranking, "aggregation": config.aggregation, "seeds": list(config.seeds),
-            "pruned": {"count": self.count, "of": self.site.n_neurons, "mode": config.prune_mode,
-                       "value": config.prune_value, "arm": main_arm},
-            "f1": curve(main_arm, "f1"), "concept_f1": curve(main_arm, "concept_f1"),
+            "model": config.model,
+            "concept": self.concept.name,
+            "site": config.site,
+            "ranking": config.ranking,
+            "aggregation": config.aggregation,
+            "seeds": list(config.seeds),
+            "pruned": {
+                "count": self.count,
+                "of": self.site.n_neurons,
+                "mode": config.prune_mode,
+                "value": config.prune_value,
+                "arm": main_arm,
+            },
+            "f1": curve(main_arm, "f1"),
+            "concept_f1": curve(main_arm, "concept_f1"),
             "layer_saliency": {stage: layer_means(main_arm, stage, "mean") for stage in self.config.stages()},
-            "redistribution": {"base": layer_means(main_arm, "base", "salient_share"),
-                               "final": layer_means(main_arm, final, "salient_share")},
+            "redistribution": {
+                "base": layer_means(main_arm, "base", "salient_share"),
+                "final": layer_means(main_arm, final, "salient_share"),
+            },
             "primed_neurons": len(primed_all),
             "saliency_similarity_spearman": interval(correlations),
             "seconds": sum(r["seconds"] for r in records if r["stage"] != "base" or r["arm"] == main_arm),
@@ -236,7 +312,7 @@ def _unit_means(folder: RunFolder, seed: int, site: NeuronSite) -> torch.Tensor:
 
 def _read_top_tokens(table: pd.DataFrame) -> TopTokens:
     """The top tokens of a finished stage, read back from its neuron table."""
-    neurons = tuple(Neuron(int(l), int(i)) for l, i in zip(table.layer, table["index"]))
+    neurons = tuple(Neuron(int(l), int(i)) for l, i in zip(table.layer, table["index"], strict=True))
     tokens = tuple(tuple((w, 1.0) for w in text.split()) for text in table.top_tokens)
     return TopTokens(neurons, tokens, tuple(() for _ in neurons))
 
@@ -262,8 +338,15 @@ def load_stage(out_dir: str | Path, stage: str, *, seed: int = 0, arm: str = "co
     if stage not in config.stages() or arm not in config.arms or not folder.is_finished(seed, arm, stage):
         raise LensRelearnError(f"{folder.stage_dir(seed, arm, stage)} is not a finished stage of {folder.path}.")
     means = _unit_means(folder, seed, neuron_site(tagger.model, config.site)) if config.prune_value == "mean" else None
-    prune(tagger.model, folder.pruned(seed, arm), site=config.site, mode=config.prune_mode, value=config.prune_value,
-          means=means, freeze=config.freeze)
+    prune(
+        tagger.model,
+        folder.pruned(seed, arm),
+        site=config.site,
+        mode=config.prune_mode,
+        value=config.prune_value,
+        means=means,
+        freeze=config.freeze,
+    )
     if stage != "pruned":
         tagger.load_weights(folder.tagger_dir(seed, arm, stage))
     return tagger.eval()

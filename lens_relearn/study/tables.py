@@ -18,6 +18,8 @@ from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from lens_relearn.data.alignment import is_byte_level
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.models.sites import wrapped_model
 from lens_relearn.neurons.activations import TopTokens
 from lens_relearn.neurons.ranking import Ranking
 
@@ -39,7 +41,10 @@ class InputEmbedder:
 
     def __init__(self, model: TransformerBridge) -> None:
         self.tokenizer = model.tokenizer
-        self.matrix = model.original_model.get_input_embeddings().weight.detach().float().cpu().clone()
+        weight = wrapped_model(model).get_input_embeddings().weight
+        if not isinstance(weight, Tensor):
+            raise LensRelearnError(f"{type(model).__name__}'s input embedding has no weight matrix.")
+        self.matrix = weight.detach().float().cpu().clone()
         self.prefix = " " if is_byte_level(self.tokenizer) else ""
         self.cache: dict[str, Tensor] = {}
 
@@ -92,17 +97,19 @@ def neuron_table(
     indices = [n.index for n in described.neurons]
     at = (torch.tensor(layers), torch.tensor(indices))
     pruned_set = {tuple(n) for n in pruned}
-    return pd.DataFrame({
-        "layer": layers,
-        "index": indices,
-        "score": ranking.scores[at].tolist(),
-        "position": ranking.positions()[at].tolist(),
-        "saliency": ranking.saliency()[at].tolist(),
-        "pruned": [(l, i) in pruned_set for l, i in zip(layers, indices)],
-        "top_tokens": [" ".join(word for word, _ in tokens) for tokens in described.tokens],
-        "similarity_to_base": to_base.tolist(),
-        "concept_similarity": cosine(vectors, concept_vector.expand_as(vectors)).tolist(),
-    })
+    return pd.DataFrame(
+        {
+            "layer": layers,
+            "index": indices,
+            "score": ranking.scores[at].tolist(),
+            "position": ranking.positions()[at].tolist(),
+            "saliency": ranking.saliency()[at].tolist(),
+            "pruned": [(l, i) in pruned_set for l, i in zip(layers, indices, strict=True)],
+            "top_tokens": [" ".join(word for word, _ in tokens) for tokens in described.tokens],
+            "similarity_to_base": to_base.tolist(),
+            "concept_similarity": cosine(vectors, concept_vector.expand_as(vectors)).tolist(),
+        }
+    )
 
 
 def layer_table(ranking: Ranking, pruned: Sequence[tuple[int, int]] = ()) -> pd.DataFrame:
@@ -138,10 +145,16 @@ def primed_neurons(base: pd.DataFrame, final: pd.DataFrame, *, top: int) -> pd.D
     merged = final.merge(base, on=["layer", "index"], suffixes=("", "_base"))
     chosen = merged[(merged.position < top) & (merged.position_base >= top) & ~merged.pruned]
     columns = {
-        "layer": "layer", "index": "index", "position_base": "position_before",
-        "position": "position_after", "saliency_base": "saliency_before",
-        "saliency": "saliency_after", "top_tokens_base": "top_tokens_before",
-        "top_tokens": "top_tokens_after", "concept_similarity_base": "concept_similarity_before",
-        "concept_similarity": "concept_similarity_after", "similarity_to_base": "similarity_to_base",
+        "layer": "layer",
+        "index": "index",
+        "position_base": "position_before",
+        "position": "position_after",
+        "saliency_base": "saliency_before",
+        "saliency": "saliency_after",
+        "top_tokens_base": "top_tokens_before",
+        "top_tokens": "top_tokens_after",
+        "concept_similarity_base": "concept_similarity_before",
+        "concept_similarity": "concept_similarity_after",
+        "similarity_to_base": "similarity_to_base",
     }
     return chosen.sort_values("position")[list(columns)].rename(columns=columns).reset_index(drop=True)

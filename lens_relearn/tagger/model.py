@@ -19,12 +19,12 @@ from jaxtyping import Float
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.data.alignment import AGGREGATIONS, Aggregation, EncodedBatch, encode, pool_words
+from lens_relearn.data.alignment import AGGREGATIONS, EncodedBatch, encode, pool_words
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
 from lens_relearn.models.loading import load_model
-from lens_relearn.models.sites import context_length
+from lens_relearn.models.sites import context_length, wrapped_model
 
 CONFIG_FILE = "tagger.json"
 
@@ -54,15 +54,13 @@ class Tagger(nn.Module):
         model: TransformerBridge,
         labels: Sequence[str],
         *,
-        aggregation: Aggregation = "first",
+        aggregation: str = "first",  # str, not Aggregation: checked below, with advice
         dropout: float = 0.1,
         seed: int = 0,
     ) -> None:
         super().__init__()
         if aggregation not in AGGREGATIONS:
-            raise LensRelearnError(
-                f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}."
-            )
+            raise LensRelearnError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}.")
         if len(set(labels)) != len(labels) or len(labels) < 2:
             raise LensRelearnError(f"A tagger needs two or more distinct labels, got {list(labels)}.")
         self.model = model
@@ -87,9 +85,11 @@ class Tagger(nn.Module):
 
     def forward(self, batch: EncodedBatch) -> Float[Tensor, "words labels"]:
         """Label scores for every word kept in the batch."""
-        hidden = self.model.original_model.base_model(
-            input_ids=batch.input_ids, attention_mask=batch.attention_mask
-        ).last_hidden_state
+        hidden = (
+            wrapped_model(self.model)
+            .base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+            .last_hidden_state
+        )
         words = pool_words(hidden, batch.token_word, batch.n_words, self.aggregation)
         return self.head(self.dropout(words))
 
@@ -97,9 +97,7 @@ class Tagger(nn.Module):
         """Mean cross-entropy over the words of a batch."""
         unknown = set(batch.tags) - self.label_index.keys()
         if unknown:
-            raise LensRelearnError(
-                f"Tags {sorted(unknown)} are not among the tagger's labels {list(self.labels)}."
-            )
+            raise LensRelearnError(f"Tags {sorted(unknown)} are not among the tagger's labels {list(self.labels)}.")
         targets = torch.tensor([self.label_index[t] for t in batch.tags], device=self.device)
         return nn.functional.cross_entropy(self(batch), targets)
 
@@ -114,7 +112,7 @@ class Tagger(nn.Module):
             batch = self.encode(chunk)
             best = self(batch).argmax(-1).tolist()
             offset = 0
-            for sentence, kept in zip(chunk, batch.words_kept):
+            for sentence, kept in zip(chunk, batch.words_kept, strict=True):
                 tags = [self.labels[i] for i in best[offset : offset + kept]]
                 predictions.append(tags + ["O"] * (len(sentence) - kept))
                 offset += kept
@@ -131,8 +129,12 @@ class Tagger(nn.Module):
             raise LensRelearnError("Only a tagger on a model from load_model can be saved.")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"model_spec": spec, "labels": list(self.labels),
-                  "aggregation": self.aggregation, "dropout": self.dropout.p}
+        config = {
+            "model_spec": spec,
+            "labels": list(self.labels),
+            "aggregation": self.aggregation,
+            "dropout": self.dropout.p,
+        }
         # Copies: some bridge parameters are views of others (GPT-2's split q/k/v biases).
         weights = {name: p.detach().clone().contiguous() for name, p in self.named_parameters()}
         replace_file(folder / WEIGHTS_FILE, lambda staging: safetensors.torch.save_file(weights, str(staging)))
@@ -157,7 +159,11 @@ class Tagger(nn.Module):
         if not (folder / CONFIG_FILE).is_file():
             raise LensRelearnError(f"{folder} holds no saved tagger ({CONFIG_FILE} is missing).")
         config = json.loads((folder / CONFIG_FILE).read_text())
-        tagger = cls(load_model(config["model_spec"], device=device), config["labels"],
-                     aggregation=config["aggregation"], dropout=config["dropout"])
+        tagger = cls(
+            load_model(config["model_spec"], device=device),
+            config["labels"],
+            aggregation=config["aggregation"],
+            dropout=config["dropout"],
+        )
         tagger.load_weights(folder)
         return tagger.eval()

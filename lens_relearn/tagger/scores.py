@@ -1,5 +1,4 @@
-"""Entity-level precision, recall and F1 (conlleval / seqeval semantics) and scoring a tagger.
-"""
+"""Entity-level precision, recall and F1 (conlleval / seqeval semantics) and scoring a tagger."""
 
 from __future__ import annotations
 
@@ -31,10 +30,10 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
         >>> scores["f1"], scores["per_type"]["PER"]["f1"], scores["per_type"]["MISC"]["recall"]
         (0.5, 1.0, 0.0)
     """
-    if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred)):
+    if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred, strict=True)):
         raise LensRelearnError("Gold and predicted tags must have the same sentences and lengths.")
     true_spans, pred_spans = set(), set()
-    for index, (g, p) in enumerate(zip(gold, pred)):
+    for index, (g, p) in enumerate(zip(gold, pred, strict=True)):
         true_spans |= {(index, *span) for span in entity_spans(g)}
         pred_spans |= {(index, *span) for span in entity_spans(p)}
     types = sorted({span[1] for span in true_spans | pred_spans})
@@ -48,8 +47,7 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
 
     overall = score(true_spans, pred_spans)
     overall["per_type"] = {
-        kind: score({s for s in true_spans if s[1] == kind}, {s for s in pred_spans if s[1] == kind})
-        for kind in types
+        kind: score({s for s in true_spans if s[1] == kind}, {s for s in pred_spans if s[1] == kind}) for kind in types
     }
     return overall
 
@@ -67,6 +65,8 @@ def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size
     gold = [s.tags for s in sentences]
     scores = entity_scores(gold, predicted)
     words = sum(len(g) for g in gold)
-    scores["token_accuracy"] = sum(a == b for g, p in zip(gold, predicted) for a, b in zip(g, p)) / words
+    scores["token_accuracy"] = (
+        sum(a == b for g, p in zip(gold, predicted, strict=True) for a, b in zip(g, p, strict=True)) / words
+    )
     scores["sentences"] = len(sentences)
     return scores

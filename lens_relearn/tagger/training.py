@@ -1,5 +1,4 @@
-"""Training a tagger: AdamW with a linear schedule, length-grouped batches, deterministic for a seed.
-"""
+"""Training a tagger: AdamW with a linear schedule, length-grouped batches, deterministic for a seed."""
 
 from __future__ import annotations
 
@@ -70,7 +69,12 @@ class Schedule:
     """
 
     def __init__(
-        self, tagger: Tagger, *, steps: int, lr: float, warmup_fraction: float = 0.0,
+        self,
+        tagger: nn.Module,
+        *,
+        steps: int,
+        lr: float,
+        warmup_fraction: float = 0.0,
         weight_decay: float = 0.01,
     ) -> None:
         if steps < 1 or lr <= 0 or not 0 <= warmup_fraction < 1:
@@ -148,8 +152,7 @@ def train_tagger(
         raise LensRelearnError(f"Need epochs >= 1 and batch_size >= 1; got {epochs}, {batch_size}.")
     steps = epochs * steps_per_epoch(len(sentences), batch_size)
     if schedule is None:
-        schedule = Schedule(tagger, steps=steps, lr=lr, warmup_fraction=warmup_fraction,
-                            weight_decay=weight_decay)
+        schedule = Schedule(tagger, steps=steps, lr=lr, warmup_fraction=warmup_fraction, weight_decay=weight_decay)
     history = TrainHistory()
     order = random.Random(seed)
     tagger.train()

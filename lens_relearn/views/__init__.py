@@ -13,5 +13,18 @@ from lens_relearn.views.plots import (
 from lens_relearn.views.report import write_report
 from lens_relearn.views.run import NeuronCase, Run, open_run
 
-__all__ = ["NeuronCase", "Run", "View", "f1_table", "neuron_view", "neuron_views", "open_run", "plot_f1", "plot_layer_saliency",
-           "plot_redistribution", "plot_saliency_heatmap", "plot_similarity", "write_report"]
+__all__ = [
+    "NeuronCase",
+    "Run",
+    "View",
+    "f1_table",
+    "neuron_view",
+    "neuron_views",
+    "open_run",
+    "plot_f1",
+    "plot_layer_saliency",
+    "plot_redistribution",
+    "plot_saliency_heatmap",
+    "plot_similarity",
+    "write_report",
+]

@@ -1,5 +1,4 @@
-"""Neuron views: one neuron's activations and top tokens at the base model and after each round.
-"""
+"""Neuron views: one neuron's activations and top tokens at the base model and after each round."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from pathlib import Path
 from lens_relearn.data.sentences import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.neurons.activations import word_activations
+from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.runner import load_stage
 from lens_relearn.views.page import View, _mount
 from lens_relearn.views.plots import finished_run
@@ -18,6 +18,7 @@ from lens_relearn.views.plots import finished_run
 
 def _token_list(words: Sequence[str], concept_words: Collection[str], before: Collection[str]) -> str:
     """Words as escaped spans; the concept's own words and words absent ``before`` are marked."""
+
     def classes(word: str) -> str:
         return "token" + " concept" * (word in concept_words) + " new" * (word not in before)
 
@@ -66,8 +67,7 @@ def neuron_view(
     header = "".join(f"<th>{html.escape(stage)}</th>" for stage in stages)
     first = top_tokens.get(stages[0], ())
     tokens = "".join(
-        f"<tr><th>{html.escape(stage)}</th>"
-        f"<td>{_token_list(top_tokens.get(stage, ()), concept_words, first)}</td></tr>"
+        f"<tr><th>{html.escape(stage)}</th><td>{_token_list(top_tokens.get(stage, ()), concept_words, first)}</td></tr>"
         for stage in stages
     )
     rows = []
@@ -75,8 +75,12 @@ def neuron_view(
         cells = []
         for stage in stages:
             values = [round(float(v), 4) for v in activations[stage][number]]
-            props = {"tokens": [html.escape(w) + " " for w in words[: len(values)]], "values": values,
-                     "minValue": -scale, "maxValue": scale}
+            props = {
+                "tokens": [html.escape(w) + " " for w in words[: len(values)]],
+                "values": values,
+                "minValue": -scale,
+                "maxValue": scale,
+            }
             cells.append(f"<td>{_mount('ColoredTokens', props)}</td>")
         note = html.escape(notes[number]) if notes else str(number + 1)
         rows.append(f'<tr><td class="note">{note}</td>{"".join(cells)}</tr>')
@@ -93,8 +97,9 @@ def neuron_view(
     return View(title, body)
 
 
-def _examples(corpus: Sequence[Sentence], first: tuple[str, Sequence[str]], last: tuple[str, Sequence[str]],
-              count: int) -> list[tuple[int, str]]:
+def _examples(
+    corpus: Sequence[Sentence], first: tuple[str, Sequence[str]], last: tuple[str, Sequence[str]], count: int
+) -> list[tuple[int, str]]:
     """Up to ``count`` sentences holding a neuron's top tokens, those of one stage only first.
 
     Words that are top tokens at only the first or only the last stage are taken in turn, then
@@ -117,7 +122,7 @@ def _examples(corpus: Sequence[Sentence], first: tuple[str, Sequence[str]], last
 
 
 def neuron_views(
-    out_dir: str | Path,
+    out_dir: str | Path | RunFolder,
     neurons: Sequence[tuple[int, int]],
     *,
     seed: int = 0,
@@ -147,7 +152,7 @@ def neuron_views(
     """
     run = finished_run(out_dir)
     arm = run.arm(arm)
-    stages = list(stages or ["base"] + run.stages[2:])
+    stages = list(stages or ["base", *run.stages[2:]])
     if unknown := [stage for stage in stages if stage not in run.stages]:
         raise LensRelearnError(f"Unknown stages {unknown}; {run.path} has {', '.join(run.stages)}.")
     neurons = [(int(layer), int(index)) for layer, index in neurons]
@@ -155,24 +160,36 @@ def neuron_views(
     table = table[(table.arm == arm) & (table.seed == seed)]
     top_tokens = table.set_index(["stage", "layer", "index"]).sort_index().top_tokens
     if missing := [n for n in neurons if (stages[0], *n) not in top_tokens.index]:
-        raise LensRelearnError(f"{run.path} has no neurons {missing} for seed {seed} (layers "
-                               f"0..{table.layer.max()}, indices 0..{table['index'].max()}).")
+        raise LensRelearnError(
+            f"{run.path} has no neurons {missing} for seed {seed} (layers "
+            f"0..{table.layer.max()}, indices 0..{table['index'].max()})."
+        )
     corpus = run.config.load_data().validation
-    concept_words = {w for s in corpus for w, t in zip(s.words, s.tags) if entity_class(t) == run.concept}
+    concept_words = {w for s in corpus for w, t in zip(s.words, s.tags, strict=True) if entity_class(t) == run.concept}
     tops = [{stage: top_tokens.loc[(stage, *neuron)].split() for stage in stages} for neuron in neurons]
-    examples = [_examples(corpus, (stages[0], top[stages[0]]), (stages[-1], top[stages[-1]]), n_sentences)
-                for top in tops]
+    examples = [
+        _examples(corpus, (stages[0], top[stages[0]]), (stages[-1], top[stages[-1]]), n_sentences) for top in tops
+    ]
     used = sorted({i for chosen in examples for i, _ in chosen})
     row_of = {sentence: row for row, sentence in enumerate(used)}
     values = {}
     for stage in stages if used else ():
         tagger = load_stage(run.path, stage, seed=seed, arm=arm)
-        values[stage] = word_activations(tagger.model, [corpus[i] for i in used], neurons,
-                                         site=run.config.site, aggregation=run.config.aggregation)
+        values[stage] = word_activations(
+            tagger.model, [corpus[i] for i in used], neurons, site=run.config.site, aggregation=run.config.aggregation
+        )
         del tagger
     views = []
-    for column, (neuron, top, chosen) in enumerate(zip(neurons, tops, examples)):
+    for column, (neuron, top, chosen) in enumerate(zip(neurons, tops, examples, strict=True)):
         activations = {stage: [values[stage][row_of[i]][:, column].tolist() for i, _ in chosen] for stage in stages}
-        views.append(neuron_view(neuron, [corpus[i].words for i, _ in chosen], activations, top,
-                                 notes=[note for _, note in chosen], concept_words=concept_words))
+        views.append(
+            neuron_view(
+                neuron,
+                [corpus[i].words for i, _ in chosen],
+                activations,
+                top,
+                notes=[note for _, note in chosen],
+                concept_words=concept_words,
+            )
+        )
     return views

@@ -54,8 +54,7 @@ VIEW_STYLE = """
 
 
 # The page needs nothing from outside itself: the browser refuses any request it might try.
-PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-               "img-src data:")
+PAGE_POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
 
 @functools.cache
@@ -87,8 +86,10 @@ def _script_json(value: object) -> str:
 def _mount(component: str, props: Mapping[str, object]) -> str:
     """A ``<div>`` and the script that renders a circuitsvis component into it."""
     target = f"lens-relearn-{uuid.uuid4().hex[:12]}"
-    return (f'<div class="circuitsvis" id="{target}"></div>'
-            f'<script>CircuitsVis.render("{target}", CircuitsVis.{component}, {_script_json(props)});</script>')
+    return (
+        f'<div class="circuitsvis" id="{target}"></div>'
+        f'<script>CircuitsVis.render("{target}", CircuitsVis.{component}, {_script_json(props)});</script>'
+    )
 
 
 @dataclass(frozen=True, repr=False)

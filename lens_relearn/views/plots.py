@@ -44,8 +44,11 @@ def f1_table(out_dir: str | Path | RunFolder, *, split: str = "test") -> pd.Data
     run = finished_run(out_dir)
     means = run.scores(split).groupby(["arm", "stage"])[["f1", "concept_f1"]].mean()
     metrics = {"f1": "F1", "concept_f1": f"{run.concept} F1"}
-    records = {(arm, label): [means.loc[(arm, stage), column] for stage in run.stages]
-               for arm in run.config.arms for column, label in metrics.items()}
+    records = {
+        (arm, label): [means.loc[(arm, stage), column] for stage in run.stages]
+        for arm in run.config.arms
+        for column, label in metrics.items()
+    }
     table = pd.DataFrame.from_dict(records, orient="index", columns=run.stages)
     table.index = pd.MultiIndex.from_tuples(table.index, names=["arm", "metric"])
     return table
@@ -67,7 +70,9 @@ def plot_f1(out_dir: str | Path | RunFolder, *, split: str = "test") -> Figure:
     figure = Figure(figsize=(10, 4), layout="constrained")
     axes = figure.subplots(1, 2, sharey=True)
     positions = np.arange(len(run.stages))
-    for axis, (column, label) in zip(axes, (("f1", "overall entity F1"), ("concept_f1", f"{run.concept} F1"))):
+    for axis, (column, label) in zip(
+        axes, (("f1", "overall entity F1"), ("concept_f1", f"{run.concept} F1")), strict=True
+    ):
         for arm in run.config.arms:
             name, colour = ARM_STYLE[arm]
             stats = [interval(rows[(rows.arm == arm) & (rows.stage == s)][column].tolist()) for s in run.stages]
@@ -103,7 +108,7 @@ def plot_layer_saliency(out_dir: str | Path | RunFolder, *, arm: str | None = No
     figure = Figure(figsize=(8, 4.5), layout="constrained")
     axis = figure.subplots()
     palette = [f"C{i}" for i in range(len(run.stages))]
-    for stage, colour in zip(run.stages, palette):
+    for stage, colour in zip(run.stages, palette, strict=False):
         rows = layers.loc[stage]
         axis.plot(rows.index, rows["mean"], marker="o", color=colour, label=stage)
         axis.fill_between(rows.index, rows["low"], rows["high"], color=colour, alpha=0.15)
@@ -141,11 +146,17 @@ def plot_saliency_heatmap(
     order = np.argsort(-base.saliency.to_numpy().reshape(n_layers, units), axis=1, kind="stable")
     figure = Figure(figsize=(10, 0.8 + len(stages) * (0.6 + 0.25 * n_layers)), layout="constrained")
     axes = np.atleast_1d(figure.subplots(len(stages), 1, sharex=True))
-    for axis, stage in zip(axes, stages):
+    for axis, stage in zip(axes, stages, strict=True):
         rows = run.neurons_at(seed, arm, stage)
         saliency = np.where(rows.pruned, np.nan, rows.saliency).reshape(n_layers, units)
-        image = axis.imshow(np.take_along_axis(saliency, order, axis=1), aspect="auto", interpolation="nearest",
-                            cmap=colormaps["viridis"].with_extremes(bad="lightgrey"), vmin=0, vmax=1)
+        image = axis.imshow(
+            np.take_along_axis(saliency, order, axis=1),
+            aspect="auto",
+            interpolation="nearest",
+            cmap=colormaps["viridis"].with_extremes(bad="lightgrey"),
+            vmin=0,
+            vmax=1,
+        )
         axis.set_ylabel("layer")
         axis.set_yticks(range(n_layers))
         pruned = int(rows.pruned.sum())
@@ -176,13 +187,27 @@ def plot_similarity(
     alive = rows[~rows.pruned]
     figure = Figure(figsize=(8, 5), layout="constrained")
     axis = figure.subplots()
-    points = axis.scatter(alive.saliency, alive.similarity_to_base, c=alive.layer, cmap="viridis", s=8, alpha=0.5,
-                          vmin=0, vmax=rows.layer.max())
+    points = axis.scatter(
+        alive.saliency,
+        alive.similarity_to_base,
+        c=alive.layer,
+        cmap="viridis",
+        s=8,
+        alpha=0.5,
+        vmin=0,
+        vmax=rows.layer.max(),
+    )
     primed = run.table("primed")
     primed = primed[primed.seed == seed][["layer", "index"]].merge(alive, on=["layer", "index"])
     if arm == run.arm(None) and stage == run.final and not primed.empty:
-        axis.scatter(primed.saliency, primed.similarity_to_base, facecolors="none", edgecolors="black", s=40,
-                     label=f"primed neurons ({len(primed)})")
+        axis.scatter(
+            primed.saliency,
+            primed.similarity_to_base,
+            facecolors="none",
+            edgecolors="black",
+            s=40,
+            label=f"primed neurons ({len(primed)})",
+        )
         axis.legend(loc="lower left")
     rho = spearman(alive.saliency.tolist(), alive.similarity_to_base.tolist())
     figure.colorbar(points, ax=axis, label="layer")

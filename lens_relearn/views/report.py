@@ -35,6 +35,7 @@ from lens_relearn.views.plots import (
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """An HTML table; floats get three decimals, everything is escaped."""
+
     def cell(value: object) -> str:
         if isinstance(value, float):
             return f'<td class="number">{value:.3f}</td>'
@@ -75,7 +76,9 @@ def _f1_tables(out: RunFolder) -> str:
     parts = []
     for split in [s for s in ("test", "novel_test") if s in splits]:
         table = f1_table(out, split=split)
-        rows = [(arm, metric, *values) for (arm, metric), values in zip(table.index, table.to_numpy().tolist())]
+        rows = [
+            (arm, metric, *values) for (arm, metric), values in zip(table.index, table.to_numpy().tolist(), strict=True)
+        ]
         parts.append(f"<h3>{html.escape(split)} split</h3>" + _table(["arm", "metric", *table.columns], rows))
     return "".join(parts)
 
@@ -83,22 +86,40 @@ def _f1_tables(out: RunFolder) -> str:
 def _primed(out: RunFolder, seed: int, count: int, top: int) -> str:
     primed = out.table("primed")
     primed = primed[primed.seed == seed]
-    intro = (f"<p>Neurons among the top {top} of the last round's ranking that were neither among the "
-             f"top {top} at the base model nor pruned: the concept moved into them.</p>")
+    intro = (
+        f"<p>Neurons among the top {top} of the last round's ranking that were neither among the "
+        f"top {top} at the base model nor pruned: the concept moved into them.</p>"
+    )
     if primed.empty:
         return intro + f"<p>No primed neurons for seed {seed}.</p>"
     primed = primed.head(count)
     intro += f"<p>The first {len(primed)} by final rank (seed {seed}):</p>"
     rows = [
-        (f"L{r.layer}.{r['index']}", f"{r.position_before + 1} → {r.position_after + 1}",
-         r.saliency_before, r.saliency_after, r.concept_similarity_before, r.concept_similarity_after,
-         r.similarity_to_base, r.top_tokens_before, r.top_tokens_after)
+        (
+            f"L{r.layer}.{r['index']}",
+            f"{r.position_before + 1} → {r.position_after + 1}",
+            r.saliency_before,
+            r.saliency_after,
+            r.concept_similarity_before,
+            r.concept_similarity_after,
+            r.similarity_to_base,
+            r.top_tokens_before,
+            r.top_tokens_after,
+        )
         for _, r in primed.iterrows()
     ]
-    header = ["neuron", "rank: base → final", "saliency before", "saliency after",
-              "concept similarity before", "concept similarity after", "similarity to base",
-              "top tokens before", "top tokens after"]
-    views = neuron_views(out, list(zip(primed.layer, primed["index"])), seed=seed)
+    header = [
+        "neuron",
+        "rank: base → final",
+        "saliency before",
+        "saliency after",
+        "concept similarity before",
+        "concept similarity after",
+        "similarity to base",
+        "top tokens before",
+        "top tokens after",
+    ]
+    views = neuron_views(out, list(zip(primed.layer, primed["index"], strict=True)), seed=seed)
     return intro + _table(header, rows) + "".join(view.body for view in views)
 
 
@@ -120,12 +141,12 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
     captions = {
         "f1": "F1 on the test split after pruning and after each retraining round, per arm.",
         "layers": "Mean normalised concept saliency of each layer at each stage, with 95% intervals over "
-                  "the layer's neurons.",
+        "the layer's neurons.",
         "heatmap": "Saliency of every neuron at the base model and after the last round; pruned neurons grey.",
         "similarity": "Top-token similarity to the base model against saliency after the last round, for "
-                      "the neurons that survived pruning.",
+        "the neurons that survived pruning.",
         "redistribution": "Share of each layer's surviving neurons with saliency above 0.5, at the base model "
-                          "and after the last round.",
+        "and after the last round.",
     }
     figures = [  # the first plot checks that out_dir holds a finished study
         (plot_f1(out), captions["f1"]),

@@ -27,8 +27,15 @@ from lens_relearn.views.plots import (
 )
 from lens_relearn.views.report import write_report
 
-TRAJECTORY_COLUMNS = ["stage", "position", "saliency", "pruned", "concept_similarity", "similarity_to_base",
-                      "top_tokens"]
+TRAJECTORY_COLUMNS = [
+    "stage",
+    "position",
+    "saliency",
+    "pruned",
+    "concept_similarity",
+    "similarity_to_base",
+    "top_tokens",
+]
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,9 @@ class Run(RunFolder):
         """Mean saliency per layer at each stage (``plot_layer_saliency``)."""
         return plot_layer_saliency(self, arm=arm)
 
-    def plot_saliency_heatmap(self, *, stages: Sequence[str] | None = None, arm: str | None = None,
-                              seed: int = 0) -> Figure:
+    def plot_saliency_heatmap(
+        self, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0
+    ) -> Figure:
         """Every neuron's saliency at some stages (``plot_saliency_heatmap``)."""
         return plot_saliency_heatmap(self, stages=stages, arm=arm, seed=seed)
 
@@ -126,8 +134,9 @@ class Run(RunFolder):
         """
         arm = self.arm(arm)
         neurons = self.neurons
-        rows = neurons[(neurons.layer == layer) & (neurons["index"] == index) & (neurons.seed == seed)
-                       & (neurons.arm == arm)]
+        rows = neurons[
+            (neurons.layer == layer) & (neurons["index"] == index) & (neurons.seed == seed) & (neurons.arm == arm)
+        ]
         if rows.empty:
             raise LensRelearnError(f"{self.path} has no neuron ({layer}, {index}) for seed {seed}, arm {arm!r}.")
         order = {stage: i for i, stage in enumerate(self.stages)}

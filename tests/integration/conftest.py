@@ -35,9 +35,16 @@ from lens_relearn.study.runner import run_experiment
 
 PAYLOADS = ("<script>alert(1)</script>", "<img/src/onerror=alert(2)>")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-    "--proxy-server=127.0.0.1:9", "--window-size=1280,900", "--remote-debugging-pipe",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--proxy-server=127.0.0.1:9",
+    "--window-size=1280,900",
+    "--remote-debugging-pipe",
 )
 
 
@@ -58,8 +65,9 @@ class Chromium:
     def __init__(self, binary: str) -> None:
         self.binary = binary
 
-    def load(self, path: Path, *, ready: str, probes: dict[str, str], screenshot: Path | None = None,
-             timeout: float = 120) -> Page:
+    def load(
+        self, path: Path, *, ready: str, probes: dict[str, str], screenshot: Path | None = None, timeout: float = 120
+    ) -> Page:
         """Open ``path`` from ``file://``, wait until the JavaScript ``ready`` is true, read ``probes``.
 
         Args:
@@ -95,7 +103,10 @@ class _Session:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=False,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                close_fds=False,
                 preexec_fn=pipe_descriptors,  # noqa: PLW1509  (the child only duplicates two descriptors)
             )
         os.close(commands_read)
@@ -114,8 +125,7 @@ class _Session:
                 self.messages.put(json.loads(message))
         self.messages.put(None)
 
-    def send(self, method: str, params: dict | None = None, *, session: str | None = None,
-             deadline: float) -> dict:
+    def send(self, method: str, params: dict | None = None, *, session: str | None = None, deadline: float) -> dict:
         """Send a command and return its result; events that arrive meanwhile are kept."""
         self.next_id += 1
         message = {"id": self.next_id, "method": method, "params": params or {}}
@@ -142,25 +152,33 @@ class _Session:
     def _event(self, event: dict, session: str | None) -> None:
         self.events.append(event)
         if event.get("method") == "Page.javascriptDialogOpening" and session:
-            message = {"id": 0, "method": "Page.handleJavaScriptDialog", "params": {"accept": True},
-                       "sessionId": session}
+            message = {
+                "id": 0,
+                "method": "Page.handleJavaScriptDialog",
+                "params": {"accept": True},
+                "sessionId": session,
+            }
             os.write(self.commands, json.dumps(message).encode() + b"\0")
 
     def _log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
 
-    def visit(self, page: Page, ready: str, probes: dict[str, str], screenshot: Path | None,
-              deadline: float) -> None:
+    def visit(self, page: Page, ready: str, probes: dict[str, str], screenshot: Path | None, deadline: float) -> None:
         target = self.send("Target.createTarget", {"url": "about:blank"}, deadline=deadline)["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True},
-                            deadline=deadline)["sessionId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, deadline=deadline)[
+            "sessionId"
+        ]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=session, deadline=deadline)
         self.send("Page.navigate", {"url": page.url}, session=session, deadline=deadline)
 
         def evaluate(expression: str):
-            result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True},
-                               session=session, deadline=deadline)
+            result = self.send(
+                "Runtime.evaluate",
+                {"expression": expression, "returnByValue": True},
+                session=session,
+                deadline=deadline,
+            )
             if "exceptionDetails" in result:
                 raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
             return result["result"].get("value")
@@ -175,8 +193,12 @@ class _Session:
         if screenshot is not None:
             size = self.send("Page.getLayoutMetrics", session=session, deadline=deadline)["cssContentSize"]
             clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
-            shot = self.send("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
-                             session=session, deadline=deadline)
+            shot = self.send(
+                "Page.captureScreenshot",
+                {"format": "png", "clip": clip, "captureBeyondViewport": True},
+                session=session,
+                deadline=deadline,
+            )
             screenshot.write_bytes(base64.b64decode(shot["data"]))
         evaluate("0")  # a last round trip, so late events are in
         _describe(self.events, page)
@@ -213,8 +235,10 @@ def chromium() -> Chromium:
     """Headless Chromium (Debian's ``chromium``, which ``make test`` installs)."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if binary is None:
-        pytest.fail("no Chromium on PATH: the report's browser tests need it "
-                    "(on Debian: apt-get install chromium; `make test` does it as root)")
+        pytest.fail(
+            "no Chromium on PATH: the report's browser tests need it "
+            "(on Debian: apt-get install chromium; `make test` does it as root)"
+        )
     return Chromium(binary)
 
 
@@ -232,7 +256,10 @@ def quick_cli_run(tmp_path_factory) -> CommandRun:
     out = tmp_path_factory.mktemp("quick") / "run"
     finished = subprocess.run(
         [sys.executable, "-m", "lens_relearn.cli", "run", "--preset", "quick", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
     return CommandRun(out, finished.stdout)

@@ -34,9 +34,7 @@ def test_minilm_weights_are_real(minilm):
     batch = minilm.tokenizer(sentences, return_tensors="pt", padding=True)
     last = f"blocks.{minilm.cfg.n_layers - 1}.hook_resid_post"
     with torch.no_grad():
-        _, cache = minilm.run_with_cache(
-            batch["input_ids"], attention_mask=batch["attention_mask"], names_filter=last
-        )
+        _, cache = minilm.run_with_cache(batch["input_ids"], attention_mask=batch["attention_mask"], names_filter=last)
     mask = batch["attention_mask"].unsqueeze(-1).float()
     vectors = torch.nn.functional.normalize((cache[last] * mask).sum(1) / mask.sum(1), dim=-1)
     related, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
@@ -82,7 +80,8 @@ def test_minilm_masks_stay_exactly_zero_through_training_steps():
     seen = []
     for layer in range(6):
         model.blocks[layer].mlp.out.original_component.register_forward_pre_hook(
-            lambda module, args, layer=layer: seen.append((layer, module.training, args[0].detach().clone())))
+            lambda module, args, layer=layer: seen.append((layer, module.training, args[0].detach().clone()))
+        )
     history = train_tagger(tagger, sentences, epochs=1, batch_size=4, progress=False)
     evaluate_tagger(tagger, sentences[:4])
     assert len(history.losses) == 3

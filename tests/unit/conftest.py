@@ -10,8 +10,17 @@ from lens_relearn import load_ner
 from lens_relearn.study.config import ExperimentConfig, preset
 from lens_relearn.study.runner import _Study, run_experiment
 
-TINY_STUDY = preset("quick", model="tiny-bert", n_train=60, n_validation=30, n_test=20, n_novel=10,
-                    base_epochs=1, rounds=2, arms=("concept", "random", "none"))
+TINY_STUDY = preset(
+    "quick",
+    model="tiny-bert",
+    n_train=60,
+    n_validation=30,
+    n_test=20,
+    n_novel=10,
+    base_epochs=1,
+    rounds=2,
+    arms=("concept", "random", "none"),
+)
 
 
 @dataclass(frozen=True)

@@ -75,8 +75,9 @@ def direct_statistics(model, sentences, hook_names, aggregation):
     words, classes = [], []
     for sentence in sentences:
         batch = encode(model.tokenizer, [sentence])
-        _, cache = model.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask,
-                                        names_filter=lambda name: name in hook_names)
+        _, cache = model.run_with_cache(
+            batch.input_ids, attention_mask=batch.attention_mask, names_filter=lambda name: name in hook_names
+        )
         pooled = [pool_words(cache[name], batch.token_word, batch.n_words, aggregation) for name in hook_names]
         words.append(torch.stack(pooled, 1))
         classes += [entity_class(tag) for tag in sentence.tags]
@@ -86,7 +87,7 @@ def direct_statistics(model, sentences, hook_names, aggregation):
 def assert_streamed_statistics_equal_direct(model, sentences, site, aggregation):
     stats = collect_stats(model, sentences, site=site, aggregation=aggregation, batch_size=4, progress=False)
     activations, classes = direct_statistics(model, sentences, neuron_site(model, site).hook_names, aggregation)
-    assert {name for name, n in zip(stats.classes, stats.count.tolist()) if n} == set(classes)
+    assert {name for name, n in zip(stats.classes, stats.count.tolist(), strict=True) if n} == set(classes)
     for c, name in enumerate(stats.classes):
         rows = activations[[k == name for k in classes]]
         assert stats.count[c] == len(rows)
@@ -95,9 +96,10 @@ def assert_streamed_statistics_equal_direct(model, sentences, site, aggregation)
     torch.testing.assert_close(stats.std(), activations.std(0, unbiased=False), rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize(("spec", "site", "aggregation"), [("tiny-llama", "resid", "average"),
-                                                           ("tiny-bert", "mlp", "first"),
-                                                           ("tiny-gpt2", "mlp", "last")])
+@pytest.mark.parametrize(
+    ("spec", "site", "aggregation"),
+    [("tiny-llama", "resid", "average"), ("tiny-bert", "mlp", "first"), ("tiny-gpt2", "mlp", "last")],
+)
 def test_streamed_statistics_equal_a_direct_computation(spec, site, aggregation):
     assert_streamed_statistics_equal_direct(load_model(spec), corpus(25, seed=3), site, aggregation)
 

@@ -14,6 +14,7 @@ SMALL = ["--model", "tiny-bert", "--n-train", "20", "--n-validation", "10", "--n
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if anything starts training a tagger."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
 
@@ -30,13 +31,20 @@ def error_of(capsys) -> str:
     return captured.err
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--concept", "CITY"], "The concept 'CITY' is not in the data; the classes present are O, PER, ORG, LOC, MISC."),
-    (["--site", "attn"], "site='attn' is not one of mlp, resid."),
-    (["--prune-count", "100000"], "Cannot prune 100000 neurons: the site 'mlp' of 'tiny-bert' has 512."),
-    (["--arms", "concept", "concept"], "must be distinct names among concept, random, none"),
-    (["--prune-fraction", "1.5"], "prune_fraction=1.5 must lie in [0, 1]."),
-], ids=["unknown-concept", "unknown-site", "too-many-neurons", "repeated-arm", "fraction-above-one"])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--concept", "CITY"],
+            "The concept 'CITY' is not in the data; the classes present are O, PER, ORG, LOC, MISC.",
+        ),
+        (["--site", "attn"], "site='attn' is not one of mlp, resid."),
+        (["--prune-count", "100000"], "Cannot prune 100000 neurons: the site 'mlp' of 'tiny-bert' has 512."),
+        (["--arms", "concept", "concept"], "must be distinct names among concept, random, none"),
+        (["--prune-fraction", "1.5"], "prune_fraction=1.5 must lie in [0, 1]."),
+    ],
+    ids=["unknown-concept", "unknown-site", "too-many-neurons", "repeated-arm", "fraction-above-one"],
+)
 def test_run_refuses_an_impossible_config_before_training(flags, message, tmp_path, capsys, no_training):
     out = tmp_path / "run"
     assert main(["run", *SMALL, *flags, "--out", str(out), "--quiet"]) == 2
@@ -47,6 +55,7 @@ def test_run_refuses_an_impossible_config_before_training(flags, message, tmp_pa
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail the test if anything loads a model."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
@@ -54,15 +63,21 @@ def no_model(monkeypatch):
     monkeypatch.setattr(lens_relearn.study.runner, "load_model", refuse)
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--ranking", "nope"], "ranking='nope' is not one of probeless, binary."),
-    (["--site", "attn"], "site='attn' is not one of mlp, resid."),
-    (["--aggregation", "max"], "aggregation='max' is not one of first, last, average."),
-    (["--prune-mode", "cut"], "prune_mode='cut' is not one of mask, weights."),
-    (["--prune-value", "one"], "prune_value='one' is not one of zero, mean."),
-    (["--arms", "concept", "shuffled"],
-     "arms=('concept', 'shuffled') must be distinct names among concept, random, none."),
-], ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--ranking", "nope"], "ranking='nope' is not one of probeless, binary."),
+        (["--site", "attn"], "site='attn' is not one of mlp, resid."),
+        (["--aggregation", "max"], "aggregation='max' is not one of first, last, average."),
+        (["--prune-mode", "cut"], "prune_mode='cut' is not one of mask, weights."),
+        (["--prune-value", "one"], "prune_value='one' is not one of zero, mean."),
+        (
+            ["--arms", "concept", "shuffled"],
+            "arms=('concept', 'shuffled') must be distinct names among concept, random, none.",
+        ),
+    ],
+    ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"],
+)
 @pytest.mark.usefixtures("no_model", "no_training")
 def test_a_value_outside_a_literal_is_refused_by_the_config_before_any_model_loads(flags, message, tmp_path, capsys):
     out = tmp_path / "run"
@@ -72,18 +87,37 @@ def test_a_value_outside_a_literal_is_refused_by_the_config_before_any_model_loa
 
 
 def test_literal_flags_pass_plain_strings_to_the_config():
-    args = build_parser().parse_args(["run", "--out", "x", "--site", "resid", "--ranking", "binary",
-                                      "--arms", "concept", "none", "--seeds", "1", "2"])
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--out",
+            "x",
+            "--site",
+            "resid",
+            "--ranking",
+            "binary",
+            "--arms",
+            "concept",
+            "none",
+            "--seeds",
+            "1",
+            "2",
+        ]
+    )
     assert (args.site, args.ranking, args.arms, args.seeds) == ("resid", "binary", ["concept", "none"], [1, 2])
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["run", "--preset", "fast", "--out", "x"], "argument --preset: invalid choice: 'fast'"),
-    (["finetune", "tiny-bert", "--aggregation", "middle"], "argument --aggregation: invalid choice: 'middle'"),
-    (["run", "--out", "x", "--rounds", "two"], "argument --rounds: invalid int value: 'two'"),
-    (["run", "--preset", "quick"], "the following arguments are required: --out"),
-    (["prune"], "invalid choice: 'prune'"),
-], ids=["preset", "aggregation", "rounds", "missing-out", "command"])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--preset", "fast", "--out", "x"], "argument --preset: invalid choice: 'fast'"),
+        (["finetune", "tiny-bert", "--aggregation", "middle"], "argument --aggregation: invalid choice: 'middle'"),
+        (["run", "--out", "x", "--rounds", "two"], "argument --rounds: invalid int value: 'two'"),
+        (["run", "--preset", "quick"], "the following arguments are required: --out"),
+        (["prune"], "invalid choice: 'prune'"),
+    ],
+    ids=["preset", "aggregation", "rounds", "missing-out", "command"],
+)
 def test_unknown_flag_values_are_argparse_errors_naming_the_value(argv, message, capsys, no_training):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -101,8 +135,9 @@ def test_finetune_of_an_unknown_model_lists_the_known_specs(capsys, no_training)
 
 def test_finetune_on_a_missing_data_folder_names_the_sources(capsys, no_training):
     assert main(["finetune", "tiny-bert", "--data", "/no/such/folder"]) == 2
-    assert ("Unknown NER source '/no/such/folder': use 'synthetic', 'conll2003' or a folder of CoNLL files"
-            in error_of(capsys))
+    assert "Unknown NER source '/no/such/folder': use 'synthetic', 'conll2003' or a folder of CoNLL files" in error_of(
+        capsys
+    )
 
 
 def test_finetune_on_a_folder_without_conll_files_names_the_missing_split(tmp_path, capsys, no_training):

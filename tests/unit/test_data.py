@@ -78,7 +78,7 @@ def test_folder_of_conll_files(tmp_path):
 
 def test_folder_missing_a_split_names_the_expected_files(tmp_path):
     write_conll([Sentence(["Oslo"], ["B-LOC"])], tmp_path / "train.txt")
-    with pytest.raises(LensRelearnError, match="no validation file; expected one of eng.testa"):
+    with pytest.raises(LensRelearnError, match=r"no validation file; expected one of eng\.testa"):
         load_ner(tmp_path)
 
 

@@ -9,8 +9,17 @@ from lens_relearn.study import runner as experiment
 from lens_relearn.study.config import ExperimentConfig, preset
 from lens_relearn.study.runner import run_experiment
 
-TINY = dict(model="tiny-bert", n_train=60, n_validation=30, n_test=30, n_novel=10, base_epochs=1,
-            rounds=1, max_types=300, primed_top=20)
+TINY = {
+    "model": "tiny-bert",
+    "n_train": 60,
+    "n_validation": 30,
+    "n_test": 30,
+    "n_novel": 10,
+    "base_epochs": 1,
+    "rounds": 1,
+    "max_types": 300,
+    "primed_top": 20,
+}
 
 
 def test_config_round_trips_through_json():
@@ -21,8 +30,10 @@ def test_config_round_trips_through_json():
 def test_random_baseline_differs_by_seed_but_not_in_size_or_pool(tmp_path):
     config = ExperimentConfig(**TINY, seeds=(0, 1), prune_count=40)
     run_experiment(config, tmp_path, progress=False)
-    sets = {seed: [tuple(n) for n in json.loads((tmp_path / f"seed{seed}/random/pruned/pruned.json").read_text())]
-            for seed in (0, 1)}
+    sets = {
+        seed: [tuple(n) for n in json.loads((tmp_path / f"seed{seed}/random/pruned/pruned.json").read_text())]
+        for seed in (0, 1)
+    }
     assert sets[0] != sets[1]
     assert len(sets[0]) == len(sets[1]) == 40
     for neurons in sets.values():
@@ -32,7 +43,11 @@ def test_random_baseline_differs_by_seed_but_not_in_size_or_pool(tmp_path):
 def test_the_test_split_is_never_used_for_ranking(tmp_path, monkeypatch):
     seen = []
     collect = experiment.collect_stats
-    monkeypatch.setattr(experiment, "collect_stats", lambda model, sentences, **kw: seen.append(list(sentences)) or collect(model, sentences, **kw))
+    monkeypatch.setattr(
+        experiment,
+        "collect_stats",
+        lambda model, sentences, **kw: seen.append(list(sentences)) or collect(model, sentences, **kw),
+    )
     config = ExperimentConfig(**TINY, arms=("concept",))
     run_experiment(config, tmp_path, progress=False)
     data = load_ner("synthetic", n_train=60, n_validation=30, n_test=30, n_novel=10)
@@ -59,8 +74,11 @@ def test_impossible_configs_stop_before_training(tmp_path, monkeypatch, changes,
 
 # A config checks itself on construction: impossible values never reach the runner.
 
-LITERAL_FIELDS = {name: typing.get_args(kind) for name, kind in typing.get_type_hints(ExperimentConfig).items()
-                  if typing.get_origin(kind) is typing.Literal}
+LITERAL_FIELDS = {
+    name: typing.get_args(kind)
+    for name, kind in typing.get_type_hints(ExperimentConfig).items()
+    if typing.get_origin(kind) is typing.Literal
+}
 
 
 def test_a_value_outside_a_literal_is_refused_naming_the_allowed_values():
@@ -83,27 +101,34 @@ def test_every_literal_field_is_checked():
         assert str(error.value) == f"{name}='nope' is not one of {', '.join(allowed)}."
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"arms": ("concept", "shuffled")},
-     "arms=('concept', 'shuffled') must be distinct names among concept, random, none."),
-    ({"arms": ("concept", "concept")},
-     "arms=('concept', 'concept') must be distinct names among concept, random, none."),
-    ({"arms": ()}, "arms=() must be distinct names among concept, random, none."),
-    ({"seeds": ()}, "At least one seed is needed."),
-    ({"rounds": 0}, "rounds=0 must be at least 1."),
-    ({"round_epochs": 0}, "round_epochs=0 must be at least 1."),
-    ({"base_epochs": 0}, "base_epochs=0 must be at least 1."),
-    ({"batch_size": 0}, "batch_size=0 must be at least 1."),
-    ({"top_k": 0}, "top_k=0 must be at least 1."),
-    ({"max_types": 0}, "max_types=0 must be at least 1."),
-    ({"primed_top": 0}, "primed_top=0 must be at least 1."),
-    ({"prune_count": -1}, "prune_count=-1 must be at least 0 (or None)."),
-    ({"prune_fraction": 1.5}, "prune_fraction=1.5 must lie in [0, 1]."),
-    ({"prune_fraction": -0.1}, "prune_fraction=-0.1 must lie in [0, 1]."),
-    ({"warmup_fraction": 1.0}, "warmup_fraction=1.0 must lie in [0, 1)."),
-    ({"lr": 0.0}, "lr=0.0 must be greater than 0."),
-    ({"lr": float("nan")}, "lr=nan must be greater than 0."),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"arms": ("concept", "shuffled")},
+            "arms=('concept', 'shuffled') must be distinct names among concept, random, none.",
+        ),
+        (
+            {"arms": ("concept", "concept")},
+            "arms=('concept', 'concept') must be distinct names among concept, random, none.",
+        ),
+        ({"arms": ()}, "arms=() must be distinct names among concept, random, none."),
+        ({"seeds": ()}, "At least one seed is needed."),
+        ({"rounds": 0}, "rounds=0 must be at least 1."),
+        ({"round_epochs": 0}, "round_epochs=0 must be at least 1."),
+        ({"base_epochs": 0}, "base_epochs=0 must be at least 1."),
+        ({"batch_size": 0}, "batch_size=0 must be at least 1."),
+        ({"top_k": 0}, "top_k=0 must be at least 1."),
+        ({"max_types": 0}, "max_types=0 must be at least 1."),
+        ({"primed_top": 0}, "primed_top=0 must be at least 1."),
+        ({"prune_count": -1}, "prune_count=-1 must be at least 0 (or None)."),
+        ({"prune_fraction": 1.5}, "prune_fraction=1.5 must lie in [0, 1]."),
+        ({"prune_fraction": -0.1}, "prune_fraction=-0.1 must lie in [0, 1]."),
+        ({"warmup_fraction": 1.0}, "warmup_fraction=1.0 must lie in [0, 1)."),
+        ({"lr": 0.0}, "lr=0.0 must be greater than 0."),
+        ({"lr": float("nan")}, "lr=nan must be greater than 0."),
+    ],
+)
 def test_impossible_numbers_and_arms_are_refused_on_construction(changes, message):
     with pytest.raises(LensRelearnError) as error:
         ExperimentConfig(**changes)
@@ -111,8 +136,9 @@ def test_impossible_numbers_and_arms_are_refused_on_construction(changes, messag
 
 
 def test_the_edges_of_the_ranges_are_accepted():
-    ExperimentConfig(prune_fraction=0.0, prune_count=0, warmup_fraction=0.0, rounds=1, batch_size=1,
-                     arms=("none",), seeds=(3,))
+    ExperimentConfig(
+        prune_fraction=0.0, prune_count=0, warmup_fraction=0.0, rounds=1, batch_size=1, arms=("none",), seeds=(3,)
+    )
     ExperimentConfig(prune_fraction=1.0, prune_count=None, warmup_fraction=0.99)
 
 

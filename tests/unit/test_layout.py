@@ -12,8 +12,10 @@ ORDER = ["errors", "files", "stats", "models", "data", "tagger", "neurons", "stu
 
 
 def modules() -> dict[str, Path]:
-    return {".".join(("lens_relearn", *path.relative_to(PACKAGE).with_suffix("").parts)): path
-            for path in PACKAGE.rglob("*.py")}
+    return {
+        ".".join(("lens_relearn", *path.relative_to(PACKAGE).with_suffix("").parts)): path
+        for path in PACKAGE.rglob("*.py")
+    }
 
 
 def imported(path: Path) -> set[str]:
@@ -26,8 +28,9 @@ def imported(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names if alias.name.startswith("lens_relearn"))
     known = modules()
-    return {name if name in known else f"{name}.__init__" for name in names
-            if name in known or f"{name}.__init__" in known} - {"lens_relearn.__init__"}
+    return {
+        name if name in known else f"{name}.__init__" for name in names if name in known or f"{name}.__init__" in known
+    } - {"lens_relearn.__init__"}
 
 
 def stage(module: str) -> int:
@@ -40,8 +43,12 @@ def test_every_module_belongs_to_a_known_stage():
 
 
 def test_imports_point_only_to_the_same_or_earlier_stages():
-    backwards = [f"{module} imports {target}" for module, path in modules().items()
-                 for target in imported(path) if stage(target) > stage(module)]
+    backwards = [
+        f"{module} imports {target}"
+        for module, path in modules().items()
+        for target in imported(path)
+        if stage(target) > stage(module)
+    ]
     assert not backwards, "\n".join(backwards)
 
 
@@ -51,4 +58,3 @@ def test_no_import_cycle():
         tuple(TopologicalSorter(graph).static_order())
     except CycleError as error:
         raise AssertionError(f"import cycle: {' -> '.join(error.args[1])}") from None
-

@@ -49,6 +49,7 @@ def test_bridge_computes_what_the_hugging_face_model_computes(tiny_model):
 
 def test_permanent_zeroing_hook_acts_in_cache_training_and_evaluation(tiny_model):
     layer, unit = 0, 3
+
     def zero_unit(activation, hook):
         activation[..., unit] = 0.0
         return activation

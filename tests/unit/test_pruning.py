@@ -9,8 +9,13 @@ from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.pruning import prune, random_neurons
 
 SENTENCES = [
-    Sentence(["Rain", "fell", "in", "Oslo", "and", "New", "York", "."], ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]),
-    Sentence(["Ada", "Lovelace", "joined", "Acme", "Corp", "in", "Paris"], ["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O", "B-LOC"]),
+    Sentence(
+        ["Rain", "fell", "in", "Oslo", "and", "New", "York", "."], ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]
+    ),
+    Sentence(
+        ["Ada", "Lovelace", "joined", "Acme", "Corp", "in", "Paris"],
+        ["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O", "B-LOC"],
+    ),
     Sentence(["The", "French", "team", "won", "."], ["O", "B-MISC", "O", "O", "O"]),
     Sentence(["Nothing", "happened", "today"], ["O", "O", "O"]),
 ] * 2
@@ -214,7 +219,7 @@ def test_resid_weights_zero_the_unit_on_post_ln_encoders(spec):
     train(tagger)
     _, cache = model.run_with_cache(tokens(model), names_filter=list(site.hook_names))
 
-    for (layer, index), name in zip(neurons, site.hook_names):
+    for (_, index), name in zip(neurons, site.hook_names, strict=True):
         assert torch.all(cache[name][..., index] == 0)
         assert cache[name][..., index + 1].abs().sum() > 0
     assert model.embed_ln.original_component.weight[7] == 0 and model.embed_ln.original_component.bias[7] == 0
@@ -224,7 +229,7 @@ def test_resid_weights_zero_the_unit_on_post_ln_encoders(spec):
 
 @pytest.mark.parametrize("spec", ["tiny-gpt2", "tiny-llama"])
 def test_resid_weights_are_refused_on_pre_ln_models(spec):
-    with pytest.raises(LensRelearnError, match="pre-LN.*mode='mask'"):
+    with pytest.raises(LensRelearnError, match=r"pre-LN.*mode='mask'"):
         prune(load_model(spec), [(1, 3)], site="resid", mode="weights")
 
 
@@ -257,11 +262,11 @@ def test_random_neurons_are_uniform_over_layers_and_units(site, layers, units):
 def test_random_neurons_respect_exclude_and_the_pool_size():
     model = load_model("tiny-bert")
     layer0 = [(0, index) for index in range(256)]
-    drawn = random_neurons(model, 100, exclude=layer0 + [(1, 0)])
+    drawn = random_neurons(model, 100, exclude=[*layer0, (1, 0)])
     assert all(layer == 1 for layer, _ in drawn) and (1, 0) not in drawn
-    assert len(random_neurons(model, 255, exclude=layer0 + [(1, 0)])) == 255
+    assert len(random_neurons(model, 255, exclude=[*layer0, (1, 0)])) == 255
     with pytest.raises(LensRelearnError, match="255 neurons to draw from"):
-        random_neurons(model, 256, exclude=layer0 + [(1, 0)])
+        random_neurons(model, 256, exclude=[*layer0, (1, 0)])
     with pytest.raises(LensRelearnError, match="k=-1"):
         random_neurons(model, -1)
     with pytest.raises(LensRelearnError, match="outside site"):
@@ -284,7 +289,10 @@ def test_random_neurons_respect_exclude_and_the_pool_size():
         ({"neurons": [(0, 1)], "value": "random"}, "Unknown pruning value 'random'"),
         ({"neurons": [(0, 1)], "value": "mean"}, r"needs means.*\(2, 256\)"),
         ({"neurons": [(0, 1)], "value": "mean", "mode": "weights"}, "needs mode='mask'"),
-        ({"neurons": [(0, 1)], "value": "mean", "means": torch.zeros(3, 256)}, r"shape \(3, 256\).*expected \(2, 256\)"),
+        (
+            {"neurons": [(0, 1)], "value": "mean", "means": torch.zeros(3, 256)},
+            r"shape \(3, 256\).*expected \(2, 256\)",
+        ),
     ],
 )
 def test_bad_input_is_refused(arguments, message):

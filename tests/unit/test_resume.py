@@ -33,11 +33,22 @@ from lens_relearn.study.runner import run_experiment
 
 # Two optimizer steps an epoch, a rate high enough that rankings move (so primed.csv has rows),
 # the concept in every split; about two seconds a run.
-SMALL = dict(model="tiny-bert", n_train=24, n_validation=12, n_test=8, n_novel=4, base_epochs=1,
-             batch_size=12, lr=1e-3, rounds=2, arms=("concept", "random"), top_k=3, max_types=100,
-             primed_top=20)
-STAGES = ["seed0/base"] + [f"seed0/{arm}/{stage}" for arm in SMALL["arms"]
-                           for stage in ("pruned", "round1", "round2")]
+SMALL = {
+    "model": "tiny-bert",
+    "n_train": 24,
+    "n_validation": 12,
+    "n_test": 8,
+    "n_novel": 4,
+    "base_epochs": 1,
+    "batch_size": 12,
+    "lr": 1e-3,
+    "rounds": 2,
+    "arms": ("concept", "random"),
+    "top_k": 3,
+    "max_types": 100,
+    "primed_top": 20,
+}
+STAGES = ["seed0/base"] + [f"seed0/{arm}/{stage}" for arm in SMALL["arms"] for stage in ("pruned", "round1", "round2")]
 SUMMARY_FILES = ["summary.json", "performance.csv", "layers.csv", "neurons.parquet", "primed.csv"]
 
 
@@ -107,8 +118,11 @@ class Resumed:
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:
-    return {path.relative_to(root).as_posix(): (stat.st_ino, stat.st_mtime_ns)
-            for path in root.rglob("*") if path.is_file() and (stat := path.stat())}
+    return {
+        path.relative_to(root).as_posix(): (stat.st_ino, stat.st_mtime_ns)
+        for path in root.rglob("*")
+        if path.is_file() and (stat := path.stat())
+    }
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -213,8 +227,9 @@ def _difference(a: Any, b: Any, where: str = "") -> str | None:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         if type(a) is not type(b) or len(a) != len(b):
             return f"{where}: {type(a).__name__} of {len(a)} against {type(b).__name__} of {len(b)}"
-        return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := _difference(x, y, f"{where}[{i}]"))),
-                    None)
+        return next(
+            (d for i, (x, y) in enumerate(zip(a, b, strict=False)) if (d := _difference(x, y, f"{where}[{i}]"))), None
+        )
     if type(a) is not type(b) or (a != b and not (isinstance(a, float) and math.isnan(a) and math.isnan(b))):
         return f"{where}: {a!r} against {b!r}"
     return None
@@ -223,8 +238,7 @@ def _difference(a: Any, b: Any, where: str = "") -> str | None:
 def _compare_file(a: Path, b: Path) -> str | None:
     """How two result files differ, or None: each kind compared as what it holds."""
     if a.suffix == ".json":
-        return _difference(_without_seconds(json.loads(a.read_text())),
-                           _without_seconds(json.loads(b.read_text())))
+        return _difference(_without_seconds(json.loads(a.read_text())), _without_seconds(json.loads(b.read_text())))
     if a.suffix in (".csv", ".parquet"):
         read = pd.read_csv if a.suffix == ".csv" else pd.read_parquet
         try:
@@ -242,8 +256,7 @@ def _compare_file(a: Path, b: Path) -> str | None:
 def assert_same_results(a: Path, b: Path) -> None:
     """Assert two run folders hold the same files with the same contents, timings aside."""
     files_a, files_b = set(_files(a)), set(_files(b))
-    assert files_a == files_b, (f"only in {a}: {sorted(files_a - files_b)}; "
-                                f"only in {b}: {sorted(files_b - files_a)}")
+    assert files_a == files_b, f"only in {a}: {sorted(files_a - files_b)}; only in {b}: {sorted(files_b - files_a)}"
     differences = [f"{name}: {d}" for name in sorted(files_a) if (d := _compare_file(a / name, b / name))]
     if differences:
         raise AssertionError("files differ:\n" + "\n".join(differences))
@@ -284,7 +297,7 @@ def test_the_kill_leaves_only_the_earlier_stages_finished(resumed):
 
 
 def test_resuming_redoes_only_the_unfinished_stages(resumed):
-    redone = STAGES[resumed.point.finished:]
+    redone = STAGES[resumed.point.finished :]
     assert resumed.described == redone
     # seed * 1000 + round for a round; the base (seed 0) is never trained again
     assert resumed.trained == [int(s[-1]) for s in redone if "round" in s]
@@ -313,8 +326,9 @@ def _tree(root: Path) -> None:
     pd.DataFrame({"score": [0.25, 0.5], "top_tokens": ["a b", "c"]}).to_parquet(root / "neurons.parquet")
     (root / "tagger").mkdir()
     safetensors.torch.save_file({"w": _weights()}, root / "tagger" / "tagger.safetensors")
-    torch.save({"optimizer": {"state": {0: {"exp_avg": torch.ones(3)}}, "param_groups": [{"lr": 0.1}]}},
-               root / "schedule.pt")
+    torch.save(
+        {"optimizer": {"state": {0: {"exp_avg": torch.ones(3)}}, "param_groups": [{"lr": 0.1}]}}, root / "schedule.pt"
+    )
     (root / "notes.txt").write_bytes(b"done")
 
 
@@ -325,19 +339,30 @@ def _nudge(t: torch.Tensor) -> torch.Tensor:
 CHANGES = {
     "seconds": (lambda r: (r / "summary.json").write_text(_summary(seconds=9.0)), None),
     "json": (lambda r: (r / "summary.json").write_text(_summary(f1=0.5000001)), r"summary.json: \['f1'\]"),
-    "csv": (lambda r: pd.DataFrame({"f1": [0.25, 0.5 + 1e-12]}).to_csv(r / "performance.csv", index=False),
-            "performance.csv"),
-    "parquet": (lambda r: pd.DataFrame({"score": [0.25, 0.5], "top_tokens": ["a b", "d"]})
-                .to_parquet(r / "neurons.parquet"), "neurons.parquet"),
-    "safetensors": (lambda r: safetensors.torch.save_file({"w": _nudge(_weights())},
-                                                           r / "tagger" / "tagger.safetensors"),
-                    r"tagger.safetensors: \['w'\]: 1 of 4 entries differ"),
-    "schedule": (lambda r: torch.save({"optimizer": {"state": {0: {"exp_avg": _nudge(torch.ones(3))}},
-                                                     "param_groups": [{"lr": 0.1}]}}, r / "schedule.pt"),
-                 r"schedule.pt: \['optimizer'\]\['state'\]\[0\]\['exp_avg'\]: 1 of 3"),
+    "csv": (
+        lambda r: pd.DataFrame({"f1": [0.25, 0.5 + 1e-12]}).to_csv(r / "performance.csv", index=False),
+        "performance.csv",
+    ),
+    "parquet": (
+        lambda r: pd.DataFrame({"score": [0.25, 0.5], "top_tokens": ["a b", "d"]}).to_parquet(r / "neurons.parquet"),
+        "neurons.parquet",
+    ),
+    "safetensors": (
+        lambda r: safetensors.torch.save_file({"w": _nudge(_weights())}, r / "tagger" / "tagger.safetensors"),
+        r"tagger.safetensors: \['w'\]: 1 of 4 entries differ",
+    ),
+    "schedule": (
+        lambda r: torch.save(
+            {"optimizer": {"state": {0: {"exp_avg": _nudge(torch.ones(3))}}, "param_groups": [{"lr": 0.1}]}},
+            r / "schedule.pt",
+        ),
+        r"schedule.pt: \['optimizer'\]\['state'\]\[0\]\['exp_avg'\]: 1 of 3",
+    ),
     "bytes": (lambda r: (r / "notes.txt").write_bytes(b"Done"), "notes.txt: bytes differ"),
-    "extra file": (lambda r: (r / "tagger" / ".tagger.safetensors.partial").write_bytes(b""),
-                   r"only in .*b: \['tagger/.tagger.safetensors.partial'\]"),
+    "extra file": (
+        lambda r: (r / "tagger" / ".tagger.safetensors.partial").write_bytes(b""),
+        r"only in .*b: \['tagger/.tagger.safetensors.partial'\]",
+    ),
     "missing file": (lambda r: (r / "notes.txt").unlink(), r"only in .*a: \['notes.txt'\]"),
 }
 

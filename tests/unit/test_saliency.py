@@ -32,8 +32,9 @@ def test_saliency_equals_the_paper_wherever_the_paper_is_monotone(n):
     rank = np.arange(n) // 100 + 1
     monotone = rank <= n / 100 if n > 100 else np.ones(n, dtype=bool)
     if n != 100:
-        np.testing.assert_allclose(normalised_saliency(n).numpy()[monotone], paper_saliency(n)[monotone],
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            normalised_saliency(n).numpy()[monotone], paper_saliency(n)[monotone], rtol=0, atol=1e-12
+        )
     assert monotone.sum() >= n - 99  # at most the last, partial bucket differs
 
 

@@ -27,17 +27,21 @@ def test_interval_of_no_values_is_nan():
     assert row["n"] == 0 and all(math.isnan(row[key]) for key in ("mean", "low", "high"))
 
 
-@pytest.mark.parametrize(("x", "y", "rho"), [
-    ([1, 2, 3, 4], [10, 20, 30, 25], 0.8),
-    ([1, 2, 3, 4], [4, 3, 2, 1], -1.0),
-    ([1, 2, 2, 3], [1, 2, 3, 4], 0.948683298051),  # ties share their average rank
-])
+@pytest.mark.parametrize(
+    ("x", "y", "rho"),
+    [
+        ([1, 2, 3, 4], [10, 20, 30, 25], 0.8),
+        ([1, 2, 3, 4], [4, 3, 2, 1], -1.0),
+        ([1, 2, 2, 3], [1, 2, 3, 4], 0.948683298051),  # ties share their average rank
+    ],
+)
 def test_spearman(x, y, rho):
     assert spearman(x, y) == rho
 
 
-@pytest.mark.parametrize(("x", "y"), [([1, 2, 3], [5, 5, 5]), ([1], [2]), ([], [])],
-                         ids=["constant", "one-pair", "empty"])
+@pytest.mark.parametrize(
+    ("x", "y"), [([1, 2, 3], [5, 5, 5]), ([1], [2]), ([], [])], ids=["constant", "one-pair", "empty"]
+)
 def test_spearman_is_nan_when_undefined(x, y):
     assert math.isnan(spearman(x, y))
 

@@ -111,7 +111,9 @@ def test_primed_neurons_are_new_top_carriers_that_survived(study):
     expected = final[(final.position < top) & (base.position >= top) & ~final.pruned].sort_values("position")
     primed = pd.read_csv(out / "primed.csv")
     assert len(expected) > 0
-    assert list(zip(primed.layer, primed["index"])) == list(zip(expected.layer, expected["index"]))
+    assert list(zip(primed.layer, primed["index"], strict=True)) == list(
+        zip(expected.layer, expected["index"], strict=True)
+    )
     np.testing.assert_array_equal(primed.position_before, base.position[expected.index])
     np.testing.assert_array_equal(primed.position_after, expected.position)
 

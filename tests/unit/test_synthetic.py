@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from lens_relearn import LensRelearnError
@@ -141,9 +143,11 @@ def test_loc_spans_both_tags_and_distractors_occur(data, real_names):
     def nationality_before_place(sentence: Sentence) -> bool:
         entities = sentence.entities()
         return any(
-            kind == "MISC" and " ".join(sentence.words[start:end]) in nationalities
-            and next_kind == "LOC" and next_start - end <= 2
-            for (kind, start, end), (next_kind, next_start, _) in zip(entities, entities[1:])
+            kind == "MISC"
+            and " ".join(sentence.words[start:end]) in nationalities
+            and next_kind == "LOC"
+            and next_start - end <= 2
+            for (kind, start, end), (next_kind, next_start, _) in itertools.pairwise(entities)
         )
 
     near = [sentence for sentence in data.train if nationality_before_place(sentence)]

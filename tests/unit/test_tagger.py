@@ -14,8 +14,13 @@ from lens_relearn import (
 from lens_relearn.tagger.training import Schedule
 
 SENTENCES = [
-    Sentence(["Rain", "fell", "in", "Oslo", "and", "New", "York", "."], ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]),
-    Sentence(["Ada", "Lovelace", "joined", "Acme", "Corp", "in", "Paris"], ["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O", "B-LOC"]),
+    Sentence(
+        ["Rain", "fell", "in", "Oslo", "and", "New", "York", "."], ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]
+    ),
+    Sentence(
+        ["Ada", "Lovelace", "joined", "Acme", "Corp", "in", "Paris"],
+        ["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O", "B-LOC"],
+    ),
     Sentence(["The", "French", "team", "won", "."], ["O", "B-MISC", "O", "O", "O"]),
     Sentence(["Nothing", "happened", "today"], ["O", "O", "O"]),
 ] * 6
@@ -84,7 +89,9 @@ def test_training_learns_the_training_data():
 
 def test_same_seed_gives_identical_losses():
     runs = [
-        train_tagger(make_tagger("tiny-llama"), SENTENCES, epochs=1, lr=1e-3, batch_size=4, seed=7, progress=False).losses
+        train_tagger(
+            make_tagger("tiny-llama"), SENTENCES, epochs=1, lr=1e-3, batch_size=4, seed=7, progress=False
+        ).losses
         for _ in range(2)
     ]
     assert runs[0] == runs[1]

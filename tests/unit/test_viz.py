@@ -39,8 +39,7 @@ def scripts(html: str) -> list[str]:
 def test_f1_table_has_every_arm_metric_and_stage(tiny_run):
     table = f1_table(tiny_run)
     assert list(table.columns) == ["base", "pruned", "round1", "round2"]
-    assert list(table.index) == [(arm, metric) for arm in ("concept", "random", "none")
-                                 for metric in ("F1", "LOC F1")]
+    assert list(table.index) == [(arm, metric) for arm in ("concept", "random", "none") for metric in ("F1", "LOC F1")]
     assert table.to_numpy().min() >= 0 and table.to_numpy().max() <= 1
 
 
@@ -58,7 +57,10 @@ def test_f1_plot_draws_one_line_per_arm_on_each_panel(tiny_run):
     figure = plot_f1(tiny_run)
     overall, concept = figure.axes
     assert [t.get_text() for t in figure.legends[0].get_texts()] == [
-        "concept pruning", "random pruning (baseline)", "no pruning (control)"]
+        "concept pruning",
+        "random pruning (baseline)",
+        "no pruning (control)",
+    ]
     assert len(overall.lines) >= 3 and concept.get_title() == "LOC F1"
 
 
@@ -97,8 +99,7 @@ def test_f1_plot_draws_the_mean_test_scores_of_each_arm_per_stage(tiny_run):
             assert to_rgb(line.get_color()) == to_rgb(colour)
             assert list(line.get_xdata()) == list(range(len(STAGES)))
             expected = [means.loc[(arm, stage), column] for stage in STAGES]
-            np.testing.assert_allclose(line.get_ydata(), expected, rtol=0, atol=1e-9,
-                                       err_msg=f"{arm} arm, {column}")
+            np.testing.assert_allclose(line.get_ydata(), expected, rtol=0, atol=1e-9, err_msg=f"{arm} arm, {column}")
 
 
 def test_layer_saliency_plot_draws_each_stage_mean_and_interval(tiny_run):
@@ -114,12 +115,13 @@ def test_layer_saliency_plot_draws_each_stage_mean_and_interval(tiny_run):
         assert list(line.get_xdata()) == list(expected.index)
         np.testing.assert_allclose(line.get_ydata(), expected["mean"], rtol=0, atol=1e-9, err_msg=stage)
         # The band of the same colour spans low..high at every layer.
-        band, = [b for b in bands if np.allclose(b.get_facecolor()[0][:3], to_rgb(line.get_color()))]
+        (band,) = [b for b in bands if np.allclose(b.get_facecolor()[0][:3], to_rgb(line.get_color()))]
         vertices = band.get_paths()[0].vertices
         for layer, row in expected.iterrows():
             ys = vertices[np.isclose(vertices[:, 0], layer), 1]
-            np.testing.assert_allclose([ys.min(), ys.max()], [row["low"], row["high"]], rtol=0, atol=1e-9,
-                                       err_msg=f"{stage}, layer {layer}")
+            np.testing.assert_allclose(
+                [ys.min(), ys.max()], [row["low"], row["high"]], rtol=0, atol=1e-9, err_msg=f"{stage}, layer {layer}"
+            )
 
 
 def test_redistribution_plot_draws_the_salient_share_at_base_and_the_last_round(tiny_run):
@@ -132,8 +134,9 @@ def test_redistribution_plot_draws_the_salient_share_at_base_and_the_last_round(
         expected = shares.loc[stage]
         centres = [patch.get_x() + patch.get_width() / 2 for patch in container]
         np.testing.assert_allclose(np.round(centres), expected.index)
-        np.testing.assert_allclose([patch.get_height() for patch in container], expected, rtol=0, atol=1e-9,
-                                   err_msg=stage)
+        np.testing.assert_allclose(
+            [patch.get_height() for patch in container], expected, rtol=0, atol=1e-9, err_msg=stage
+        )
 
 
 def test_saliency_heatmap_draws_each_stage_ordered_by_base_saliency(tiny_run):
@@ -145,7 +148,7 @@ def test_saliency_heatmap_draws_each_stage_ordered_by_base_saliency(tiny_run):
     assert stage_neurons(tiny_run, "round2").pruned.any(), "the last round has pruned neurons to mask"
     panels = [axis for axis in plot_saliency_heatmap(tiny_run).axes if axis.images]
     assert [axis.get_title().split()[0] for axis in panels] == ["base", "round2"]
-    for axis, stage in zip(panels, ("base", "round2")):
+    for axis, stage in zip(panels, ("base", "round2"), strict=True):
         rows = stage_neurons(tiny_run, stage)
         saliency = np.where(rows.pruned, np.nan, rows.saliency).reshape(n_layers, units)
         expected = np.take_along_axis(saliency, columns, axis=1)
@@ -174,15 +177,23 @@ def test_similarity_plot_draws_the_surviving_neurons_at_the_last_round(tiny_run)
     primed = primed[primed.seed == 0][["layer", "index"]].merge(alive, on=["layer", "index"])
     if not primed.empty:
         rings = axis.collections[1].get_offsets()
-        np.testing.assert_allclose(by_rows(np.asarray(rings)),
-                                   by_rows(primed[["saliency", "similarity_to_base"]].to_numpy(dtype=float)),
-                                   rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            by_rows(np.asarray(rings)),
+            by_rows(primed[["saliency", "similarity_to_base"]].to_numpy(dtype=float)),
+            rtol=0,
+            atol=1e-9,
+        )
 
 
 def test_neuron_view_escapes_words_in_html_and_in_script_json():
-    view = neuron_view((1, 2), [[PAYLOAD, "in", "Oslo"]], {"base": [[1.0, 0.0, 0.5]], "round1": [[0.0, 0.2, 2.0]]},
-                       {"base": [PAYLOAD, "Oslo"], "round1": ["Oslo", "</script><!--"]}, notes=[PAYLOAD],
-                       concept_words={"Oslo"})
+    view = neuron_view(
+        (1, 2),
+        [[PAYLOAD, "in", "Oslo"]],
+        {"base": [[1.0, 0.0, 0.5]], "round1": [[0.0, 0.2, 2.0]]},
+        {"base": [PAYLOAD, "Oslo"], "round1": ["Oslo", "</script><!--"]},
+        notes=[PAYLOAD],
+        concept_words={"Oslo"},
+    )
     html = view._repr_html_()
     assert PAYLOAD not in html and "</script><!--" not in html
     assert '<span class="token">&lt;script&gt;alert(1)&lt;/script&gt;</span>' in view.body
@@ -209,19 +220,23 @@ def test_a_view_shows_without_the_network(monkeypatch):
 
 
 def test_the_bundle_cannot_end_its_script_early():
-    body = circuitsvis_script()[len("<script>"):-len("</script>")]
+    body = circuitsvis_script()[len("<script>") : -len("</script>")]
     assert "</" not in body and "<!--" not in body
     page = html_page("two views", "<p>a</p><p>b</p>")
     assert page.count("var CircuitsVis=") == 1 and "Content-Security-Policy" in page
 
 
 def test_examples_take_old_and_new_top_tokens_in_turn():
-    corpus = [Sentence(words, ["O"] * 3) for words in (
-        ["Rain", "in", "Oslo"], ["Anna", "met", "Bob"], ["Oslo", "and", "Anna"], ["Snow", "in", "Bergen"])]
+    corpus = [
+        Sentence(words, ["O"] * 3)
+        for words in (["Rain", "in", "Oslo"], ["Anna", "met", "Bob"], ["Oslo", "and", "Anna"], ["Snow", "in", "Bergen"])
+    ]
     chosen = _examples(corpus, ("base", ["Oslo", "Rain"]), ("round2", ["Bergen", "Oslo"]), 3)
-    assert chosen == [(0, "has “Rain”, a top token at base, not round2"),
-                      (3, "has “Bergen”, a top token at round2, not base"),
-                      (2, "has “Oslo”, a top token at base and round2")]
+    assert chosen == [
+        (0, "has “Rain”, a top token at base, not round2"),
+        (3, "has “Bergen”, a top token at round2, not base"),
+        (2, "has “Oslo”, a top token at base and round2"),
+    ]
 
 
 def test_neuron_views_of_a_run(tiny_run):
