@@ -75,6 +75,7 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._tables: dict[str, pd.DataFrame] = {}  # read once: plots and views ask again and again
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"
@@ -137,10 +138,16 @@ class RunFolder:
 
     def write_table(self, name: Table, table: pd.DataFrame) -> None:
         _write_table(self.path / TABLE_FILES[name], table)
+        self._tables.pop(name, None)
 
     def table(self, name: Table) -> pd.DataFrame:
-        """One of the study's tables: ``performance``, ``layers``, ``neurons`` or ``primed``."""
-        return _read_table(self.path / TABLE_FILES[name])
+        """One of the study's tables: ``performance``, ``layers``, ``neurons`` or ``primed``.
+
+        The file is read once; each call returns a copy, so a caller may change it freely.
+        """
+        if name not in self._tables:
+            self._tables[name] = _read_table(self.path / TABLE_FILES[name])
+        return self._tables[name].copy()
 
     # One stage ----------------------------------------------------------------------------
 
@@ -215,3 +222,8 @@ class RunFolder:
         if rows.empty:
             raise LensRelearnError(f"{self.path} has no neurons for seed {seed}, arm {arm!r}, stage {stage!r}.")
         return rows.sort_values(["layer", "index"])
+
+
+def finished_run(run: str | Path | RunFolder) -> RunFolder:
+    """A finished study's folder, from its path or as it is (keeping what it has read)."""
+    return (run if isinstance(run, RunFolder) else RunFolder(run)).require_complete()

@@ -10,10 +10,9 @@ from pathlib import Path
 from lens_relearn.data.sentences import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.neurons.activations import word_activations
-from lens_relearn.study.run_folder import RunFolder
+from lens_relearn.study.run_folder import RunFolder, finished_run
 from lens_relearn.study.runner import load_stage
 from lens_relearn.views.page import View, _mount
-from lens_relearn.views.plots import finished_run
 
 
 def _token_list(words: Sequence[str], concept_words: Collection[str], before: Collection[str]) -> str:

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from lens_relearn.stats import interval, spearman
-from lens_relearn.study.run_folder import RunFolder
+from lens_relearn.study.run_folder import RunFolder, finished_run
 from lens_relearn.study.tables import SALIENT
 
 ARM_STYLE = {
@@ -24,11 +24,6 @@ ARM_STYLE = {
     "random": ("random pruning (baseline)", "tab:blue"),
     "none": ("no pruning (control)", "tab:gray"),
 }
-
-
-def finished_run(run: str | Path | RunFolder) -> RunFolder:
-    """A finished study's folder, from its path or as it is."""
-    return (run if isinstance(run, RunFolder) else RunFolder(run)).require_complete()
 
 
 def f1_table(out_dir: str | Path | RunFolder, *, split: str = "test") -> pd.DataFrame:

@@ -19,12 +19,11 @@ from matplotlib.figure import Figure
 
 from lens_relearn.files import replace_file
 from lens_relearn.study.config import ExperimentConfig
-from lens_relearn.study.run_folder import RunFolder
+from lens_relearn.study.run_folder import RunFolder, finished_run
 from lens_relearn.views.neuron_views import neuron_views
 from lens_relearn.views.page import html_page
 from lens_relearn.views.plots import (
     f1_table,
-    finished_run,
     plot_f1,
     plot_layer_saliency,
     plot_redistribution,
