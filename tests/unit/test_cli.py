@@ -11,15 +11,20 @@ from lens_relearn.cli import build_parser, main
 SMALL = ["--model", "tiny-bert", "--n-train", "20", "--n-validation", "10", "--n-test", "10", "--n-novel", "5"]
 
 
+def refuse(monkeypatch, name: str, modules: tuple, what: str) -> None:
+    """Make ``name`` in each module fail the test with ``what`` when it is called."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError(what)
+
+    for module in modules:
+        monkeypatch.setattr(module, name, fail)
+
+
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if anything starts training a tagger."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("training started")
-
-    monkeypatch.setattr(lens_relearn.study.runner, "train_tagger", refuse)
-    monkeypatch.setattr(lens_relearn.tagger.training, "train_tagger", refuse)
+    refuse(monkeypatch, "train_tagger", (lens_relearn.study.runner, lens_relearn.tagger.training), "training started")
 
 
 def error_of(capsys) -> str:
@@ -55,12 +60,7 @@ def test_run_refuses_an_impossible_config_before_training(flags, message, tmp_pa
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail the test if anything loads a model."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.setattr(lens_relearn.models.loading, "load_model", refuse)
-    monkeypatch.setattr(lens_relearn.study.runner, "load_model", refuse)
+    refuse(monkeypatch, "load_model", (lens_relearn.models.loading, lens_relearn.study.runner), "a model was loaded")
 
 
 @pytest.mark.parametrize(
