@@ -32,7 +32,7 @@ from lens_relearn.neurons import (
     top_tokens,
 )
 from lens_relearn.study import ExperimentConfig, load_stage, preset, run_experiment
-from lens_relearn.tagger import Tagger, TrainHistory, entity_scores, evaluate_tagger, train_tagger
+from lens_relearn.tagger import Tagger, TrainHistory, concept_scores, entity_scores, evaluate_tagger, train_tagger
 from lens_relearn.views import (
     NeuronCase,
     Run,
@@ -69,6 +69,7 @@ __all__ = [
     "TrainHistory",
     "View",
     "collect_stats",
+    "concept_scores",
     "encode",
     "entity_scores",
     "evaluate_tagger",

@@ -29,27 +29,29 @@ def _sites(args: argparse.Namespace) -> None:
 
 
 def _finetune(args: argparse.Namespace) -> None:
-    from lens_relearn.data.sentences import CONLL_TAGS
+    from lens_relearn.data.sentences import find_concept
     from lens_relearn.data.sources import load_ner
     from lens_relearn.models.loading import load_model
     from lens_relearn.tagger.model import Tagger
-    from lens_relearn.tagger.scores import evaluate_tagger
+    from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
     from lens_relearn.tagger.training import train_tagger
 
-    sizes = {"n_train": args.n_train} if args.n_train else {}
-    data = load_ner(args.data, seed=args.seed, **sizes)
-    tagger = Tagger(load_model(args.model), CONLL_TAGS, aggregation=args.aggregation, seed=args.seed)
+    data = load_ner(args.data, seed=args.seed, n_train=args.n_train)
+    concept = find_concept(args.concept, data.labels)
+    tagger = Tagger(load_model(args.model), data.labels, aggregation=args.aggregation, seed=args.seed)
     start = time.perf_counter()
     train_tagger(tagger, data.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
     minutes = (time.perf_counter() - start) / 60
     print(f"{args.model} fine-tuned on {len(data.train)} {args.data} sentences in {minutes:.1f} min")
-    print(f"{'split':<12} {'F1':>6} {'LOC F1':>7} {'token acc':>9}")
+    print(f"{'split':<12} {'F1':>6} {concept.name + ' F1':>{max(8, len(concept.name) + 3)}} {'token acc':>9}")
     for split, sentences in data.splits().items():
         if split == "train":
             continue
         scores = evaluate_tagger(tagger, sentences)
-        loc = scores["per_type"].get("LOC", {}).get("f1", float("nan"))
-        print(f"{split:<12} {scores['f1']:6.3f} {loc:7.3f} {scores['token_accuracy']:9.3f}")
+        own = concept_scores(scores, concept.members)["f1"]
+        print(
+            f"{split:<12} {scores['f1']:6.3f} {own:>{max(8, len(concept.name) + 3)}.3f} {scores['token_accuracy']:9.3f}"
+        )
     if args.out:
         print(f"saved to {tagger.save(args.out)}")
 
@@ -71,6 +73,11 @@ def _run(args: argparse.Namespace) -> None:
     print(
         f"{config.model}: {summary['pruned']['count']} of {summary['pruned']['of']} "
         f"{config.site} neurons pruned ({summary['pruned']['arm']} arm), {summary['seconds'] / 60:.1f} min"
+    )
+    corpus = summary["concept_corpus"]
+    print(
+        f"concept corpus: {corpus['source']}, {corpus['sentences']} sentences, "
+        f"{corpus['concept_words']} words labelled {corpus['concept']}"
     )
     print(f"{'stage':<8} {'F1':>6} {summary['concept'] + ' F1':>8}")
     stages = config.stages()
@@ -144,11 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
         "finetune",
         help="fine-tune a model as an NER tagger and score it",
         description="Fine-tune a model as an NER tagger on the training split, then print "
-        "entity-level F1 (all types and LOC) on the other splits.",
+        "entity-level F1 (all types and the concept's) on the other splits.",
     )
     finetune.add_argument("model", help="model spec, e.g. minilm")
     finetune.add_argument("--data", default="synthetic", help="NER source (default: synthetic)")
-    finetune.add_argument("--n-train", type=int, help="synthetic training sentences (default 6000)")
+    finetune.add_argument(
+        "--n-train", type=int, help="training sentences: generated (synthetic, default 6000) or at most this many"
+    )
+    finetune.add_argument("--concept", default="LOC", help="entity type(s) whose F1 is shown (default: LOC)")
     finetune.add_argument("--epochs", type=int, default=3, help="passes over the training split")
     finetune.add_argument("--lr", type=float, default=5e-5, help="peak learning rate (AdamW)")
     finetune.add_argument("--batch-size", type=int, default=16, help="sentences a step")
@@ -179,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         "neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)",
     )
     run.add_argument("--out", required=True, help="folder for the results")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true", help="print only the final table and paths")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
     _add_config_flags(run)
     run.set_defaults(handler=_run)

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import codecs
+import re
 from pathlib import Path
 
-from lens_relearn.data.sentences import CONLL_TAGS, NerData, Sentence, to_iob2
+from lens_relearn.data.sentences import NerData, Sentence, tag_set, to_iob2
 from lens_relearn.errors import LensRelearnError
+
+_IOB_TAG = re.compile(r"O|[BI]-\S+")
+
+
+def check_iob_tag(tag: object, where: str) -> None:
+    """Raise unless ``tag`` is an IOB1 or IOB2 tag: ``O``, or ``B-X`` or ``I-X`` for any entity type X.
+
+    Example:
+        >>> check_iob_tag("B-location", "train.txt, line 3")
+        >>> try:
+        ...     check_iob_tag("S-LOC", "train.txt, line 3")
+        ... except LensRelearnError as error:
+        ...     print(str(error)[:45])
+        train.txt, line 3: 'S-LOC' is not an IOB tag;
+    """
+    if not (isinstance(tag, str) and _IOB_TAG.fullmatch(tag)):
+        raise LensRelearnError(
+            f"{where}: {tag!r} is not an IOB tag; tags must be IOB1 or IOB2: O, or B-X and I-X for an entity "
+            "type X (B-LOC, I-GPE, B-location). Convert other schemes first (BIOES: S-X to B-X, E-X to I-X)."
+        )
 
 
 def _read_lines(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise LensRelearnError(f"No such file: {path}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise LensRelearnError(
+            f"{path}, line {line}: not UTF-8 (byte 0x{data[error.start]:02x}); convert the file to UTF-8, "
+            f"e.g. iconv -f latin1 -t utf-8 {path} > {path}.utf8"
+        ) from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    if lines[-1] == "":
+        lines.pop()
     if not any(line.strip() for line in lines):
         raise LensRelearnError(f"{path} is empty: it holds no sentence.")
     return lines
@@ -22,7 +55,9 @@ def read_conll(path: str | Path) -> list[Sentence]:
     """Read a CoNLL file: one token a line, its NER tag in the last column.
 
     Lines have 2 or 4 columns separated by spaces or tabs, sentences are separated by blank
-    lines, ``-DOCSTART-`` lines are skipped and IOB1 tags are converted to IOB2.
+    lines and ``-DOCSTART-`` lines are skipped. Tags may be of any IOB tag set (CoNLL-2003's
+    ``B-LOC``, OntoNotes' ``B-GPE``, WNUT-17's ``B-location``), in IOB1 or IOB2; IOB1 is
+    converted to IOB2. The file is UTF-8; a byte-order mark and CRLF line ends are fine.
 
     Args:
         path: The file.
@@ -31,8 +66,8 @@ def read_conll(path: str | Path) -> list[Sentence]:
         The sentences, in file order.
 
     Raises:
-        LensRelearnError: A line with no tag or an unknown tag (file and line number), or a
-            file with no sentence.
+        LensRelearnError: A line with no tag or a tag that is not IOB (file and line number), a
+            file that is not UTF-8 (the line of its first bad byte), or a file with no sentence.
 
     Example:
         >>> import tempfile, pathlib
@@ -42,6 +77,9 @@ def read_conll(path: str | Path) -> list[Sentence]:
         >>> _ = path.write_text(sample)
         >>> read_conll(path)
         [Sentence(words=['Rain', 'in', 'New', 'York'], tags=['O', 'O', 'B-LOC', 'I-LOC'])]
+        >>> _ = path.write_text("Snow\\tO\\nin\\tO\\nNew\\tB-location\\nYork\\tI-location\\n")
+        >>> read_conll(path)[0].tags
+        ['O', 'O', 'B-location', 'I-location']
     """
     sentences: list[Sentence] = []
     words: list[str] = []
@@ -65,10 +103,7 @@ def read_conll(path: str | Path) -> list[Sentence]:
             raise LensRelearnError(
                 f"{path}, line {number}: expected 2 or 4 columns (token ... NER tag), found {len(columns)}: {line!r}"
             )
-        if columns[-1] not in CONLL_TAGS:
-            raise LensRelearnError(
-                f"{path}, line {number}: unknown tag {columns[-1]!r}; the tags are {', '.join(CONLL_TAGS)}."
-            )
+        check_iob_tag(columns[-1], f"{path}, line {number}")
         words.append(columns[0])
         tags.append(columns[-1])
     close_sentence()
@@ -90,7 +125,7 @@ def read_token_label_files(tokens_path: str | Path, labels_path: str | Path) -> 
 
     Raises:
         LensRelearnError: The files differ in line count, a line has a different number of
-            tokens and labels (file and line number), or a file is empty.
+            tokens and labels (file and line number), or a file is empty or not UTF-8.
 
     Example:
         >>> import tempfile, pathlib
@@ -133,4 +168,5 @@ def _read_conll_folder(folder: Path) -> NerData:
         if not found:
             raise LensRelearnError(f"{folder} has no {split} file; expected one of {', '.join(names)}.")
         splits[split] = read_conll(found[0])
-    return NerData(splits["train"], splits["validation"], splits["test"], source=str(folder))
+    labels = tag_set(splits["train"] + splits["validation"] + splits["test"])
+    return NerData(splits["train"], splits["validation"], splits["test"], labels=labels, source=str(folder))

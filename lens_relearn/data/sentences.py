@@ -73,7 +73,7 @@ class NerData:
     Attributes:
         train, validation, test: The splits.
         labels: Every tag the corpus may use, in a fixed order (``CONLL_TAGS`` for NER).
-        source: Where it came from (``"synthetic"``, a path, ``"conll2003"``).
+        source: Where it came from (``"synthetic"``, a path, ``"conll2003"``, ``"hf:ID"``).
         novel_test: Test sentences whose location names are invented (synthetic only).
     """
 
@@ -118,27 +118,47 @@ def to_iob2(tags: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Concept:
-    """A concept to remove: the class of tags it covers, and the contrast classes beside it.
+    """A concept to remove: the classes of tags it covers, and the contrast classes beside it.
+
+    A concept is one class (``LOC``) or several taken together (``GPE,LOC``: OntoNotes splits
+    places into geopolitical entities and other locations).
 
     Attributes:
-        name: The class name (``"LOC"``; any label for token/label files).
-        tags: The tags that are the concept (``("B-LOC", "I-LOC")``).
+        name: The concept as named (``"LOC"``, ``"GPE,LOC"``; any label for token/label files).
+        members: The classes that form it (``("GPE", "LOC")``).
+        tags: The tags that are the concept (``("B-GPE", "I-GPE", "B-LOC", "I-LOC")``).
         classes: Every class of the data, the concept's included, in label order.
 
     Example:
         >>> loc = find_concept("LOC", CONLL_TAGS)
         >>> loc.tags, loc.contrast
         (('B-LOC', 'I-LOC'), ('O', 'PER', 'ORG', 'MISC'))
+        >>> find_concept("LOC,ORG", CONLL_TAGS).contrast
+        ('O', 'PER', 'MISC')
     """
 
     name: str
+    members: tuple[str, ...]
     tags: tuple[str, ...]
     classes: tuple[str, ...]
 
     @property
     def contrast(self) -> tuple[str, ...]:
         """The classes that are not the concept."""
-        return tuple(c for c in self.classes if c != self.name)
+        return tuple(c for c in self.classes if c not in self.members)
+
+    def covers(self, tag: str) -> bool:
+        """Whether a tag (``B-LOC``) or class (``LOC``) belongs to the concept."""
+        return entity_class(tag) in self.members
+
+    def words(self, sentences: Sequence[Sentence]) -> list[str]:
+        """The distinct words the concept tags in some sentences, sorted.
+
+        Example:
+            >>> find_concept("LOC", CONLL_TAGS).words([Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])])
+            ['Oslo']
+        """
+        return sorted({w for s in sentences for w, t in zip(s.words, s.tags, strict=True) if self.covers(t)})
 
 
 def labels_of(sentences: list[Sentence]) -> tuple[str, ...]:
@@ -152,22 +172,43 @@ def labels_of(sentences: list[Sentence]) -> tuple[str, ...]:
     return tuple(t for t in CONLL_TAGS if t in used) + tuple(sorted(used - set(CONLL_TAGS)))
 
 
+def tag_set(sentences: Sequence[Sentence]) -> tuple[str, ...]:
+    """The IOB2 tags a tagger of some sentences predicts: ``CONLL_TAGS`` if their tags are
+    CoNLL-2003's, else ``O`` then ``B-`` and ``I-`` of each entity type in sorted order.
+
+    Example:
+        >>> tag_set([Sentence(["Oslo", "rain"], ["B-location", "O"]), Sentence(["Ada"], ["B-person"])])
+        ('O', 'B-location', 'I-location', 'B-person', 'I-person')
+        >>> tag_set([Sentence(["Oslo"], ["B-LOC"])]) == CONLL_TAGS
+        True
+    """
+    used = {tag for sentence in sentences for tag in sentence.tags}
+    if used <= set(CONLL_TAGS):
+        return CONLL_TAGS
+    types = sorted({entity_class(tag) for tag in used} - {"O"})
+    return ("O", *(f"{prefix}-{kind}" for kind in types for prefix in "BI"))
+
+
 def find_concept(concept: str | Concept, labels: Sequence[str]) -> Concept:
     """Resolve a concept by name against the labels of some data.
 
     Args:
-        concept: A class name (``"LOC"``) or a ``Concept`` (checked against ``labels``).
-        labels: The tags the data uses.
+        concept: A class name (``"LOC"``), several joined by commas (``"GPE,LOC"``), or a
+            ``Concept`` (checked against ``labels``).
+        labels: The tags (or classes) the data uses.
 
     Raises:
-        LensRelearnError: No tag of ``labels`` belongs to the concept (the message lists the
+        LensRelearnError: A class of the concept has no tag in ``labels`` (the message lists the
             classes present).
     """
     name = concept.name if isinstance(concept, Concept) else concept
+    members = tuple(dict.fromkeys(part.strip() for part in name.split(",") if part.strip()))
     classes = tuple(dict.fromkeys(entity_class(tag) for tag in labels))
-    tags = tuple(tag for tag in labels if entity_class(tag) == name)
-    if not tags:
+    missing = [member for member in members if member not in classes]
+    if missing or not members:
+        which = f": no {', '.join(missing)}" if len(members) > 1 else ""
         raise LensRelearnError(
-            f"The concept {name!r} is not in the data; the classes present are {', '.join(classes) or 'none'}."
+            f"The concept {name!r} is not in the data{which}; the classes present are {', '.join(classes) or 'none'}."
         )
-    return Concept(name, tags, classes)
+    tags = tuple(tag for tag in labels if entity_class(tag) in members)
+    return Concept(name, members, tags, classes)

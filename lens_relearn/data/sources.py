@@ -1,79 +1,128 @@
-"""Where NER data comes from: the synthetic corpus, CoNLL-2003 through ``datasets``, or a folder of CoNLL files."""
+"""Where NER data comes from: the synthetic corpus, a folder of CoNLL files, or Hugging Face ``datasets``."""
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from pathlib import Path
 
 from lens_relearn.data.conll import _read_conll_folder
-from lens_relearn.data.sentences import CONLL_TAGS, NerData, Sentence, to_iob2
+from lens_relearn.data.hub import load_conll2003, load_hub, load_saved
+from lens_relearn.data.sentences import NerData, Sentence
 from lens_relearn.data.synthetic import generate_synthetic
 from lens_relearn.errors import LensRelearnError
 
-CONLL2003_HUB = (
-    ("eriktks/conll2003", "refs/convert/parquet"),
-    ("lhoestq/conll2003", None),
-    ("tomaarsen/conll2003", None),
-)
 
-
-def _load_conll2003() -> NerData:
-    """CoNLL-2003 through ``datasets`` (online only: its text may not be redistributed)."""
-    import datasets
-
-    failures = []
-    for repo, revision in CONLL2003_HUB:
-        try:
-            dataset = datasets.load_dataset(repo, revision=revision)
-            break
-        except Exception as error:  # any failure: try the next mirror
-            failures.append(f"{repo}: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
-    else:
-        raise LensRelearnError(
-            "CoNLL-2003 could not be loaded from the Hugging Face Hub (it needs the network; "
-            "HF_DATASETS_OFFLINE may be set):\n  " + "\n  ".join(failures) + "\n"
-            "Offline, use load_ner('synthetic'), or a folder of CoNLL files you have."
-        )
-    names = dataset["train"].features["ner_tags"].feature.names
-    if set(names) != set(CONLL_TAGS):
-        raise LensRelearnError(f"{repo} has unexpected NER labels {names}; expected {CONLL_TAGS}.")
-
-    def sentences(split: str) -> list[Sentence]:
-        return [
-            Sentence(list(row["tokens"]), to_iob2([names[i] for i in row["ner_tags"]]))
-            for row in dataset[split]
-            if row["tokens"]
-        ]
-
-    return NerData(sentences("train"), sentences("validation"), sentences("test"), source="conll2003")
-
-
-def load_ner(source: str | Path, *, seed: int = 0, **synthetic_sizes: int) -> NerData:
+def load_ner(
+    source: str | Path,
+    *,
+    seed: int = 0,
+    # The sizes are objects, not ints: they are checked below, with advice.
+    n_train: object = None,
+    n_validation: object = None,
+    n_test: object = None,
+    n_novel: object = None,
+    tag_column: str = "ner_tags",
+) -> NerData:
     """Load NER data with train, validation and test splits.
 
     Args:
-        source: ``"synthetic"`` (offline, generated), ``"conll2003"`` (through ``datasets``,
-            online only), or a folder of CoNLL files (``eng.train``/``eng.testa``/``eng.testb``,
-            ``train.txt``/``valid.txt``/``test.txt``, ...).
-        seed: The seed of the synthetic corpus.
-        **synthetic_sizes: ``n_train``, ``n_validation``, ``n_test``, ``n_novel`` for the
-            synthetic corpus.
+        source: One of
+
+            - ``"synthetic"``: the synthetic corpus, generated offline;
+            - a folder of CoNLL files of any IOB tag set (``eng.train``/``eng.testa``/``eng.testb``,
+              ``train.txt``/``dev.txt``/``test.txt``, ...);
+            - a folder written by ``DatasetDict.save_to_disk`` (read offline);
+            - ``"hf:ID"`` or ``"hf:ID:CONFIG"``: a Hugging Face dataset (``"hf:unimelb-nlp/wikiann:en"``),
+              online only;
+            - ``"conll2003"``: CoNLL-2003 from the Hugging Face Hub, online only.
+        seed: The seed of the synthetic corpus, and of the subsamples of the other sources.
+        n_train, n_validation, n_test: For the synthetic corpus, the sentences to generate
+            (None: ``generate_synthetic``'s default). For the other sources, at most this many
+            sentences of the split: a subsample drawn by ``seed``, in file order (None: all).
+        n_novel: Sentences with invented place names (the synthetic corpus only).
+        tag_column: The column of tags of a Hugging Face dataset (words come from ``tokens``).
+
+    Raises:
+        LensRelearnError: An unknown source, a size that is not a whole number >= 0, ``n_novel``
+            or ``tag_column`` for a source without them, or data the reader rejects.
 
     Example:
         >>> data = load_ner("synthetic", n_train=20, n_validation=5, n_test=5, n_novel=5)
         >>> len(data.train), len(data.test), data.labels[:3]
         (20, 5, ('O', 'B-PER', 'I-PER'))
+        >>> import tempfile, pathlib
+        >>> from lens_relearn.data.conll import write_conll
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> for name, split in zip(("train.txt", "dev.txt", "test.txt"), (data.train, data.validation, data.test)):
+        ...     write_conll(split, folder / name)
+        >>> sample = load_ner(folder, n_train=8, seed=1)
+        >>> len(sample.train), len(sample.test), all(s in data.train for s in sample.train)
+        (8, 5, True)
     """
-    if source == "synthetic":
-        return generate_synthetic(seed=seed, **synthetic_sizes)
-    if synthetic_sizes:
+    given = {"n_train": n_train, "n_validation": n_validation, "n_test": n_test, "n_novel": n_novel}
+    sizes = {argument: _size(argument, size) for argument, size in given.items()}
+    hugging_face = str(source).startswith("hf:") or _saved_dataset(Path(source))
+    if tag_column != "ner_tags" and not hugging_face:
         raise LensRelearnError(
-            f"Sizes ({', '.join(synthetic_sizes)}) apply to the synthetic corpus only, not {source!r}."
+            f"tag_column={tag_column!r} names a column of a Hugging Face dataset ('hf:ID' or a folder saved by "
+            f"DatasetDict.save_to_disk); {str(source)!r} has no columns: leave tag_column out."
         )
+    if source == "synthetic":
+        return generate_synthetic(seed=seed, **{argument: size for argument, size in sizes.items() if size is not None})
+    if n_novel is not None:
+        raise LensRelearnError(
+            f"n_novel={n_novel}: the split of invented place names exists in the synthetic corpus only, "
+            f"not in {str(source)!r}; leave n_novel out."
+        )
+    data = _load(source, tag_column)
+    return dataclasses.replace(
+        data,
+        train=_subsample(data.train, sizes["n_train"], seed, "train"),
+        validation=_subsample(data.validation, sizes["n_validation"], seed, "validation"),
+        test=_subsample(data.test, sizes["n_test"], seed, "test"),
+    )
+
+
+def _size(argument: str, size: object) -> int | None:
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise LensRelearnError(f"{argument}={size!r} is not a size: give a whole number >= 0 (or None for all).")
+    return size
+
+
+def _saved_dataset(folder: Path) -> bool:
+    return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
+
+
+def _load(source: str | Path, tag_column: str) -> NerData:
+    if str(source).startswith("hf:"):
+        return load_hub(str(source), tag_column)
+    if _saved_dataset(Path(source)):
+        return load_saved(Path(source), tag_column)
     if source == "conll2003":
-        return _load_conll2003()
+        return load_conll2003()
     if Path(source).is_dir():
         return _read_conll_folder(Path(source))
     raise LensRelearnError(
-        f"Unknown NER source {str(source)!r}: use 'synthetic', 'conll2003' or a folder of CoNLL "
-        "files (a single file: read_conll(path))."
+        f"Unknown NER source {str(source)!r}: use 'synthetic'; a folder of CoNLL files (train.txt, dev.txt, "
+        "test.txt or eng.train, eng.testa, eng.testb; a single file: read_conll(path)); a folder saved by "
+        "DatasetDict.save_to_disk; 'hf:ID' or 'hf:ID:CONFIG' (a Hugging Face dataset, online); or 'conll2003' "
+        "(online)."
     )
+
+
+def _subsample(sentences: list[Sentence], size: int | None, seed: int, split: str) -> list[Sentence]:
+    """At most ``size`` sentences drawn by ``seed``, in their order; all of them if ``size`` is None or larger.
+
+    Growing ``size`` keeps the sentences drawn before: ``size`` 50 takes the 40 of ``size`` 40 and 10 more.
+
+    Example:
+        >>> sentences = [Sentence([word], ["O"]) for word in "abcdefgh"]
+        >>> [["".join(s.words[0] for s in _subsample(sentences, n, 0, "train")) for n in (3, 5, 9)]]
+        [['afh', 'adefh', 'abcdefgh']]
+    """
+    if size is None:
+        return sentences
+    order = list(range(len(sentences)))
+    random.Random(f"{split}/{seed}").shuffle(order)
+    return [sentences[index] for index in sorted(order[:size])]

@@ -12,9 +12,11 @@ A model spec is one of:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -53,6 +55,33 @@ EMBEDDED_SPECS = ("minilm", "smollm2")
 
 
 TINY_SPECS = ("tiny-gpt2", "tiny-bert", "tiny-distilbert", "tiny-llama")
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Inside it, transformers and datasets show no progress bar and log errors only.
+
+    Example:
+        >>> with quiet_libraries():
+        ...     model = load_model("tiny-bert")  # no "Loading weights" bar
+    """
+    import datasets.utils.logging as datasets_logging
+    import transformers.utils.logging as transformers_logging
+
+    saved = [
+        (library, library.is_progress_bar_enabled(), library.get_verbosity())
+        for library in (transformers_logging, datasets_logging)
+    ]
+    for library, _, _ in saved:
+        library.disable_progress_bar()
+        library.set_verbosity_error()
+    try:
+        yield
+    finally:
+        for library, bar, verbosity in saved:
+            if bar:
+                library.enable_progress_bar()
+            library.set_verbosity(verbosity)
 
 
 def cache_dir() -> Path:

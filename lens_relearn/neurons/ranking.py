@@ -4,6 +4,8 @@
 (``probeless.get_neuron_ordering_for_tag``): with mu_c a neuron's mean activation over the
 words of class c, score = sum over classes c other than the concept of |mu_concept - mu_c|.
 ``binary`` compares the concept with all other words pooled: |mu_concept - mu_rest|.
+A concept of several classes (OntoNotes' ``GPE,LOC``) is one class here: mu_concept is the
+mean over the words of all its classes.
 Neurons are ranked by score, descending, globally across layers.
 """
 
@@ -154,7 +156,8 @@ def rank_neurons(
 
     Args:
         stats: Activation statistics from ``collect_stats``.
-        concept: The concept's class name (``"LOC"``) or a ``Concept``.
+        concept: The concept's class name (``"LOC"``), several joined by commas (``"GPE,LOC"``:
+            their words are pooled into one class), or a ``Concept``.
         method: ``probeless`` (sum over other classes of |mu_concept - mu_c|) or ``binary``
             (|mu_concept - mu_rest|).
 
@@ -176,19 +179,21 @@ def rank_neurons(
     if method not in METHODS:
         raise LensRelearnError(f"Unknown ranking method {method!r}; choose one of {', '.join(METHODS)}.")
     name = concept.name if isinstance(concept, Concept) else concept
+    members = concept.members if isinstance(concept, Concept) else tuple(c.strip() for c in name.split(","))
     present = [c for c, n in zip(stats.classes, stats.count.tolist(), strict=True) if n > 0]
-    if name not in present:
+    if missing := [member for member in members if member not in present]:
         raise LensRelearnError(
-            f"The concept {name!r} has no word in the corpus; the classes present are {', '.join(present) or 'none'}."
+            f"The concept {name!r} has no word in the corpus (no {', '.join(missing)}); "
+            f"the classes present are {', '.join(present) or 'none'}."
         )
-    if len(present) < 2:
+    concept_rows = [stats.classes.index(member) for member in members]
+    others = [i for i, c in enumerate(stats.classes) if c not in members and stats.count[i] > 0]
+    if not others:
         raise LensRelearnError(f"Ranking needs words of a class other than {name!r} in the corpus.")
-    concept_row = stats.classes.index(name)
-    others = [i for i, c in enumerate(stats.classes) if c != name and stats.count[i] > 0]
-    means = stats.class_means()
+    concept_mean = stats.total[concept_rows].sum(0) / stats.count[concept_rows].sum().to(stats.total.dtype)
     if method == "probeless":
-        scores = (means[concept_row] - means[others]).abs().sum(0)
+        scores = (concept_mean - stats.class_means()[others]).abs().sum(0)
     else:
         rest = stats.total[others].sum(0) / stats.count[others].sum()
-        scores = (means[concept_row] - rest).abs()
+        scores = (concept_mean - rest).abs()
     return Ranking(name, method, stats.site, scores.float())

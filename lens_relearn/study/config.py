@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints, no_type_check
 
 from lens_relearn.data.alignment import Aggregation
-from lens_relearn.data.sentences import NerData
+from lens_relearn.data.concept_corpus import read_concept_corpus
+from lens_relearn.data.sentences import Concept, NerData, Sentence, find_concept, labels_of
 from lens_relearn.data.sources import load_ner
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Site
@@ -40,12 +41,22 @@ class ExperimentConfig:
     """
 
     model: str = _help("model spec (minilm, smollm2, tiny-*, a folder or a Hub id)", "minilm")
-    data: str = _help("NER source: synthetic, conll2003 or a folder of CoNLL files", "synthetic")
-    n_train: int = _help("synthetic training sentences", 6000)
-    n_validation: int = _help("synthetic validation sentences (the concept corpus)", 1000)
-    n_test: int = _help("synthetic test sentences (held-out place names)", 1000)
-    n_novel: int = _help("synthetic test sentences with invented place names", 300)
-    concept: str = _help("the concept to remove: an entity type (LOC) or a label", "LOC")
+    data: str = _help(
+        "NER source: synthetic, conll2003, hf:ID[:CONFIG], a folder of CoNLL files or a saved DatasetDict",
+        "synthetic",
+    )
+    n_train: int | None = _help("training sentences: generated (synthetic) or at most this many (others)", None)
+    n_validation: int | None = _help("validation sentences, as n_train", None)
+    n_test: int | None = _help("test sentences, as n_train", None)
+    n_novel: int | None = _help("synthetic test sentences with invented place names", None)
+    tag_column: str = _help("the tag column of a Hugging Face dataset", "ner_tags")
+    concept: str = _help("the concept to remove: an entity type (LOC) or several (GPE,LOC)", "LOC")
+    concept_corpus: str = _help(
+        "where neurons are ranked: validation (the NER split), a CoNLL file, TOKENS,LABELS files, "
+        "a folder with tokens.txt and labels.txt, or an NER source (its validation split)",
+        "validation",
+    )
+    corpus_concept: str | None = _help("the label(s) of the concept in the concept corpus (default: concept)", None)
     site: Site = _help("neuron site: mlp or resid", "mlp")
     aggregation: Aggregation = _help("sub-token pooling: first, last or average", "first")
     ranking: Method = _help("neuron ranking: probeless or binary", "probeless")
@@ -84,6 +95,9 @@ class ExperimentConfig:
         for name in ("rounds", "round_epochs", "base_epochs", "batch_size", "top_k", "max_types", "primed_top"):
             if getattr(self, name) < 1:
                 raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 1.")
+        for name in ("n_train", "n_validation", "n_test", "n_novel"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 0 (or None: the source's own).")
         if self.prune_count is not None and self.prune_count < 0:
             raise LensRelearnError(f"prune_count={self.prune_count} must be at least 0 (or None).")
         if not 0 <= self.prune_fraction <= 1:
@@ -123,17 +137,27 @@ class ExperimentConfig:
         return ["base", "pruned"] + [f"round{r}" for r in range(1, self.rounds + 1)]
 
     def load_data(self) -> NerData:
-        """The NER data this config names (the synthetic corpus at its sizes, seed 0)."""
-        if self.data == "synthetic":
-            return load_ner(
-                "synthetic",
-                seed=0,
-                n_train=self.n_train,
-                n_validation=self.n_validation,
-                n_test=self.n_test,
-                n_novel=self.n_novel,
-            )
-        return load_ner(self.data)
+        """The NER data this config names, at its sizes (the synthetic corpus and subsamples: seed 0)."""
+        return load_ner(self.data, seed=0, tag_column=self.tag_column, **self.sizes())
+
+    def sizes(self) -> dict[str, int]:
+        """The sizes given (``n_train`` ...), by name."""
+        return {name: getattr(self, name) for name in SIZES if getattr(self, name) is not None}
+
+    def load_concept_corpus(self, data: NerData | None = None) -> tuple[list[Sentence], Concept]:
+        """The sentences neurons are ranked on, and the concept as that corpus labels it.
+
+        Args:
+            data: The NER data, when loaded already (used for ``concept_corpus="validation"``).
+
+        Raises:
+            LensRelearnError: The corpus cannot be read, or has no word of the concept.
+        """
+        if self.concept_corpus == "validation":
+            corpus = (data or self.load_data()).validation
+        else:
+            corpus = read_concept_corpus(self.concept_corpus)
+        return corpus, find_concept(self.corpus_concept or self.concept, labels_of(corpus))
 
 
 # A config checks its own Literal fields in __post_init__ and raises LensRelearnError naming the
@@ -142,6 +166,8 @@ class ExperimentConfig:
 # annotations, which __post_init__ reads.
 no_type_check(ExperimentConfig.__init__)
 
+
+SIZES = ("n_train", "n_validation", "n_test", "n_novel")
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -182,13 +208,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 def preset(name: str, **changes: Any) -> ExperimentConfig:
     """A preset config (``quick``, ``default``, ``paper``) with some fields changed.
 
+    A preset's sizes are those of the synthetic corpus: with other data, every split is used
+    whole unless a size is among ``changes``.
+
     Example:
         >>> preset("paper", model="tiny-bert").site
         'resid'
+        >>> preset("quick").n_train, preset("quick", data="conll2003").n_train
+        (400, None)
     """
     if name not in PRESETS:
         raise LensRelearnError(f"Unknown preset {name!r}; the presets are {', '.join(PRESETS)}.")
-    return ExperimentConfig(**{**PRESETS[name], **changes})
+    fields = dict(PRESETS[name])
+    if changes.get("data", "synthetic") != "synthetic":
+        fields = {key: value for key, value in fields.items() if key not in SIZES}
+    return ExperimentConfig(**{**fields, **changes})
 
 
 def _listed(values: tuple) -> str:

@@ -4,14 +4,16 @@ For each seed: the base tagger is fine-tuned (or loaded) and described; then eac
 from it: ``concept`` prunes the top concept neurons, ``random`` the same number of random
 neurons from the same site, ``none`` nothing (a control); each arm is evaluated after pruning
 and after every retraining round. Describing a stage means: F1 on validation, test and the
-novel-name split; activation statistics on the concept corpus (the validation split, never
-the test split); the ranking and its saliency; every neuron's top tokens and their similarity
-to the base model's. Every stage is written to ``out_dir`` atomically as it finishes, so an
-interrupted run resumes after its last finished stage and ends with the same results.
+novel-name split; activation statistics on the concept corpus (the validation split or a
+corpus of its own, ``ExperimentConfig.concept_corpus``; never the test split); the ranking
+and its saliency; every neuron's top tokens and their similarity to the base model's. Every
+stage is written to ``out_dir`` atomically as it finishes, so an interrupted run resumes
+after its last finished stage and ends with the same results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -20,9 +22,9 @@ import pandas as pd
 import torch
 from einops import rearrange
 
-from lens_relearn.data.sentences import entity_class, find_concept, labels_of
+from lens_relearn.data.sentences import find_concept
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models.loading import load_model
+from lens_relearn.models.loading import load_model, quiet_libraries
 from lens_relearn.models.sites import Neuron, NeuronSite, neuron_site
 from lens_relearn.neurons.activations import TopTokens, collect_stats, top_tokens
 from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
@@ -32,7 +34,7 @@ from lens_relearn.study.config import ExperimentConfig, _prune_count
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.tables import InputEmbedder, layer_table, neuron_table, primed_neurons, token_vector
 from lens_relearn.tagger.model import Tagger
-from lens_relearn.tagger.scores import evaluate_tagger
+from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
 from lens_relearn.tagger.training import Schedule, steps_per_epoch, train_tagger
 
 
@@ -44,20 +46,13 @@ class _Study:
         self.folder = folder
         self.progress = progress
         self.data = config.load_data()
-        self.concept = find_concept(config.concept, labels_of(self.data.validation))
+        self.concept = find_concept(config.concept, self.data.labels)
+        self.corpus, self.corpus_concept = config.load_concept_corpus(self.data)
         model = load_model(config.model)
         self.site = neuron_site(model, config.site)
         self.count = _prune_count(config, self.site.n_neurons)
         self.embedder = InputEmbedder(model)
-        concept_words = sorted(
-            {
-                w
-                for s in self.data.validation
-                for w, t in zip(s.words, s.tags, strict=True)
-                if entity_class(t) == self.concept.name
-            }
-        )
-        self.concept_vector = token_vector(self.embedder, concept_words)
+        self.concept_vector = token_vector(self.embedder, self.corpus_concept.words(self.corpus))
         self.splits = {k: v for k, v in self.data.splits().items() if k != "train"}
 
     # Stages -------------------------------------------------------------------------------
@@ -168,11 +163,11 @@ class _Study:
     ) -> None:
         """Evaluate and describe a stage, then mark it finished (its record last)."""
         scores = {split: evaluate_tagger(tagger, sentences) for split, sentences in self.splits.items()}
-        corpus = self.data.validation
+        corpus = self.corpus
         stats = collect_stats(
             tagger.model, corpus, site=self.config.site, aggregation=self.config.aggregation, progress=self.progress
         )
-        ranking = rank_neurons(stats, self.concept, method=self.config.ranking)
+        ranking = rank_neurons(stats, self.corpus_concept, method=self.config.ranking)
         every = [Neuron(l, i) for l in range(self.site.n_layers) for i in range(self.site.units)]
         described = top_tokens(
             tagger.model,
@@ -226,7 +221,7 @@ class _Study:
                     "f1": s["f1"],
                     "precision": s["precision"],
                     "recall": s["recall"],
-                    "concept_f1": s["per_type"].get(self.concept.name, {}).get("f1", 0.0),
+                    "concept_f1": concept_scores(s, self.concept.members)["f1"],
                     "token_accuracy": s["token_accuracy"],
                 }
                 for r in records
@@ -276,6 +271,15 @@ class _Study:
         summary = {
             "model": config.model,
             "concept": self.concept.name,
+            "concept_classes": list(self.concept.members),
+            "data": {"source": self.data.source, **{split: len(s) for split, s in self.data.splits().items()}},
+            "concept_corpus": {
+                "source": config.concept_corpus,
+                "concept": self.corpus_concept.name,
+                "sentences": len(self.corpus),
+                "words": sum(len(s) for s in self.corpus),
+                "concept_words": sum(self.corpus_concept.covers(t) for s in self.corpus for t in s.tags),
+            },
             "site": config.site,
             "ranking": config.ranking,
             "aggregation": config.aggregation,
@@ -361,7 +365,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, progress: b
             ``layers.csv``, ``neurons.parquet``, ``primed.csv``, and one folder a stage (with
             the tagger after each round). A folder holding an interrupted run of the same
             config is resumed after its last finished stage.
-        progress: Show progress bars.
+        progress: Show progress bars (``False`` hides those of transformers and datasets too).
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -378,9 +382,10 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, progress: b
             f"{folder.path} holds a run of a different config (differs in {', '.join(changed)}); "
             "choose another folder or delete it."
         )
-    study = _Study(config, folder, progress)  # loads data and model, checks concept, site and count
-    if not folder.has_config():
-        folder.write_config(config)
-    summary = study.run()
+    with contextlib.nullcontext() if progress else quiet_libraries():
+        study = _Study(config, folder, progress)  # loads data and model, checks concept, site and count
+        if not folder.has_config():
+            folder.write_config(config)
+        summary = study.run()
     folder.write_summary(summary)
     return summary

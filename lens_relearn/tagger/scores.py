@@ -20,8 +20,9 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
         pred: The predicted tags, aligned with ``gold``.
 
     Returns:
-        ``precision``, ``recall``, ``f1`` over all entities and ``per_type``: the same three
-        plus ``support`` (true entities) for each type.
+        ``precision``, ``recall``, ``f1``, ``support`` (true entities), ``predicted``
+        (predicted entities) and ``correct`` (found with both ends and type) over all entities,
+        and ``per_type``: the same for each type.
 
     Example:
         >>> gold = [["O", "B-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
@@ -43,13 +44,51 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
         precision = hits / len(predicted) if predicted else 0.0
         recall = hits / len(true) if true else 0.0
         f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-        return {"precision": precision, "recall": recall, "f1": f1, "support": len(true)}
+        return {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": len(true),
+            "predicted": len(predicted),
+            "correct": hits,
+        }
 
     overall = score(true_spans, pred_spans)
     overall["per_type"] = {
         kind: score({s for s in true_spans if s[1] == kind}, {s for s in pred_spans if s[1] == kind}) for kind in types
     }
     return overall
+
+
+def concept_scores(scores: dict, members: Sequence[str]) -> dict:
+    """Precision, recall and F1 of the entities of some types taken together (micro-averaged).
+
+    An entity of the concept counts as right only with its own type: for ``GPE,LOC``, a
+    ``GPE`` tagged ``LOC`` is wrong, as it is for the tagger.
+
+    Args:
+        scores: ``entity_scores`` (or ``evaluate_tagger``) output.
+        members: The concept's entity types.
+
+    Example:
+        >>> gold = [["B-GPE", "O", "B-LOC", "B-ORG"]]
+        >>> pred = [["B-GPE", "O", "B-GPE", "B-ORG"]]
+        >>> concept_scores(entity_scores(gold, pred), ["GPE", "LOC"])
+        {'precision': 0.5, 'recall': 0.5, 'f1': 0.5, 'support': 2, 'predicted': 2, 'correct': 1}
+    """
+    found = [scores["per_type"][member] for member in members if member in scores["per_type"]]
+    support, predicted, hits = (sum(s[key] for s in found) for key in ("support", "predicted", "correct"))
+    precision = hits / predicted if predicted else 0.0
+    recall = hits / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support,
+        "predicted": predicted,
+        "correct": hits,
+    }
 
 
 def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size: int = 64) -> dict:

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
-from lens_relearn.data.sentences import Sentence, entity_class
+from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.neurons.activations import word_activations
 from lens_relearn.study.run_folder import RunFolder, finished_run
@@ -131,7 +131,7 @@ def neuron_views(
 ) -> list[View]:
     """Views of some neurons of a finished study, at the base model and after each round.
 
-    Example sentences come from the concept corpus (the validation split): sentences holding
+    Example sentences come from the concept corpus (``ExperimentConfig.concept_corpus``): sentences holding
     the neuron's top tokens at the first and the last stage shown, taken in turn. Each stage's
     model is loaded once (``load_stage``, pruning applied) for all the neurons.
 
@@ -163,8 +163,8 @@ def neuron_views(
             f"{run.path} has no neurons {missing} for seed {seed} (layers "
             f"0..{table.layer.max()}, indices 0..{table['index'].max()})."
         )
-    corpus = run.config.load_data().validation
-    concept_words = {w for s in corpus for w, t in zip(s.words, s.tags, strict=True) if entity_class(t) == run.concept}
+    corpus, concept = run.config.load_concept_corpus()
+    concept_words = set(concept.words(corpus))
     tops = [{stage: top_tokens.loc[(stage, *neuron)].split() for stage in stages} for neuron in neurons]
     examples = [
         _examples(corpus, (stages[0], top[stages[0]]), (stages[-1], top[stages[-1]]), n_sentences) for top in tops

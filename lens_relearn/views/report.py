@@ -66,7 +66,23 @@ def _overview(summary: dict, config: ExperimentConfig) -> str:
         f"{html.escape(', '.join(config.arms))}; seeds: {html.escape(', '.join(map(str, summary['seeds'])))}. "
         f"{summary['primed_neurons']} primed neuron(s); Spearman correlation of saliency and top-token "
         f"similarity to the base model after the last round: {rho['mean']:.2f}. "
-        f"Computed in {summary['seconds'] / 60:.1f} min.</p>"
+        f"Computed in {summary['seconds'] / 60:.1f} min.</p>" + _data(summary)
+    )
+
+
+def _data(summary: dict) -> str:
+    """Where the sentences came from: the NER data and the concept corpus neurons were ranked on."""
+    data, corpus = summary["data"], summary["concept_corpus"]
+    splits = ", ".join(f"{count} {split}" for split, count in data.items() if split != "source")
+    classes = summary["concept_classes"]
+    concept = html.escape(summary["concept"]) + (
+        f" (the classes {html.escape(', '.join(classes))})" * (len(classes) > 1)
+    )
+    return (
+        f'<p class="data">NER data: {html.escape(data["source"])} ({splits} sentences); concept: {concept}. '
+        f"Neurons were ranked on the concept corpus <code>{html.escape(corpus['source'])}</code>: "
+        f"{corpus['sentences']} sentences, {corpus['words']} words, {corpus['concept_words']} of them "
+        f"labelled {html.escape(corpus['concept'])}.</p>"
     )
 
 

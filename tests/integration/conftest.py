@@ -244,10 +244,11 @@ def chromium() -> Chromium:
 
 @dataclass(frozen=True)
 class CommandRun:
-    """A finished ``lens-relearn run``: its folder and printed output."""
+    """A finished ``lens-relearn run``: its folder and what it printed to stdout and stderr."""
 
     out: Path
     output: str
+    errors: str
 
 
 @pytest.fixture(scope="session")
@@ -262,7 +263,7 @@ def quick_cli_run(tmp_path_factory) -> CommandRun:
         timeout=900,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
-    return CommandRun(out, finished.stdout)
+    return CommandRun(out, finished.stdout, finished.stderr)
 
 
 @pytest.fixture(scope="session")

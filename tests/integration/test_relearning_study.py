@@ -64,6 +64,15 @@ def test_quick_preset_writes_every_result(quick_cli_run):
     neurons = pd.read_parquet(tmp_path / "neurons.parquet")
     assert len(neurons[(neurons.arm == "concept") & (neurons.stage == "pruned")]) == 6 * 1536
     assert f"results: {tmp_path.resolve()}" in quick_cli_run.output
+    assert summary["data"] == {"source": "synthetic", "train": 400, "validation": 150, "test": 150, "novel_test": 50}
+    assert summary["concept_corpus"]["source"] == "validation" and summary["concept_corpus"]["sentences"] == 150
+
+
+def test_quiet_run_prints_only_the_table_and_paths(quick_cli_run):
+    assert quick_cli_run.errors == "", "--quiet should leave stderr empty (no loading bars, no notices)"
+    lines = quick_cli_run.output.splitlines()
+    assert lines[0].startswith("minilm: ") and lines[-2].startswith("results: ") and lines[-1].startswith("report:  ")
+    assert len(lines) == 10, quick_cli_run.output
 
 
 def test_concept_pruning_removes_loc_more_than_random_pruning_and_loc_comes_back(quick_cli_run):

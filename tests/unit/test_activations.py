@@ -4,7 +4,7 @@ import torch
 
 from lens_relearn import LensRelearnError, Sentence, load_model, load_ner
 from lens_relearn.data.alignment import encode, pool_words
-from lens_relearn.data.sentences import entity_class
+from lens_relearn.data.sentences import entity_class, find_concept
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.activations import ActivationStats, collect_stats, top_tokens, word_activations
 from lens_relearn.neurons.ranking import rank_neurons
@@ -131,6 +131,12 @@ def test_probeless_scores_equal_neurox_formula():
     rest = activations[labels != "LOC"].mean(0)
     np.testing.assert_allclose(binary.scores.flatten().numpy(), np.abs(concept_mean - rest), rtol=1e-5)
 
+    # Two classes taken as one concept: their words are pooled, the others are contrasts.
+    pooled = activations[(labels == "LOC") | (labels == "ORG")].mean(0)
+    expected = sum(np.abs(pooled - activations[labels == c].mean(0)) for c in classes if c not in ("LOC", "ORG"))
+    np.testing.assert_allclose(rank_neurons(stats, "LOC,ORG").scores.flatten().numpy(), expected, rtol=1e-5)
+    assert rank_neurons(stats, find_concept("LOC,ORG", classes)).scores.equal(rank_neurons(stats, "LOC,ORG").scores)
+
 
 def test_ranking_views():
     scores = torch.tensor([[0.1, 0.9, 0.5], [0.7, 0.2, 0.3]])
@@ -162,7 +168,9 @@ def test_bad_input():
     with pytest.raises(LensRelearnError, match="Unknown neuron site 'attn'"):
         collect_stats(model, corpus(3), site="attn", progress=False)
     stats = collect_stats(model, corpus(5), progress=False)
-    with pytest.raises(LensRelearnError, match="'CITY' has no word in the corpus; the classes present are"):
+    with pytest.raises(
+        LensRelearnError, match=r"'CITY' has no word in the corpus \(no CITY\); the classes present are"
+    ):
         rank_neurons(stats, "CITY")
     with pytest.raises(LensRelearnError, match="Unknown ranking method"):
         rank_neurons(stats, "LOC", method="probe")

@@ -86,7 +86,7 @@ def test_folder_missing_a_split_names_the_expected_files(tmp_path):
     "content, message",
     [
         ("Rain O\nOslo\n", r"line 2: expected 2 or 4 columns"),
-        ("Rain O\nOslo B-CITY\n", r"line 2: unknown tag 'B-CITY'"),
+        ("Rain O\nOslo S-CITY\n", r"line 2: 'S-CITY' is not an IOB tag"),
         ("", r"is empty"),
         ("\n\n", r"is empty"),
     ],
@@ -131,6 +131,19 @@ def test_concept_by_name_and_its_contrast_classes():
 def test_absent_concept_lists_the_classes_present():
     with pytest.raises(LensRelearnError, match="'CITY' is not in the data; the classes present are O, PER"):
         find_concept("CITY", CONLL_TAGS)
+    with pytest.raises(LensRelearnError, match="'LOC,GPE' is not in the data: no GPE;"):
+        find_concept("LOC,GPE", CONLL_TAGS)
+
+
+def test_a_concept_of_several_classes_covers_all_their_tags():
+    ontonotes = ("O", "B-GPE", "I-GPE", "B-LOC", "I-LOC", "B-FAC", "I-FAC")
+    places = find_concept("GPE, LOC", ontonotes)
+    assert places.members == ("GPE", "LOC")
+    assert places.tags == ("B-GPE", "I-GPE", "B-LOC", "I-LOC")
+    assert places.contrast == ("O", "FAC")
+    assert places.covers("I-GPE") and places.covers("LOC") and not places.covers("B-FAC")
+    sentence = Sentence(["Paris", "and", "the", "Alps", "Louvre"], ["B-GPE", "O", "O", "B-LOC", "B-FAC"])
+    assert places.words([sentence]) == ["Alps", "Paris"]
 
 
 def test_conll2003_offline_suggests_synthetic():

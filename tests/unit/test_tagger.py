@@ -6,6 +6,7 @@ from lens_relearn import (
     LensRelearnError,
     Sentence,
     Tagger,
+    concept_scores,
     entity_scores,
     evaluate_tagger,
     load_model,
@@ -34,8 +35,22 @@ def test_seqeval_readme_example():
     pred = [["O", "O", "B-MISC", "I-MISC", "I-MISC", "I-MISC", "O"], ["B-PER", "I-PER", "O"]]
     scores = entity_scores(gold, pred)
     assert (scores["precision"], scores["recall"], scores["f1"]) == (0.5, 0.5, 0.5)
-    assert scores["per_type"]["MISC"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
-    assert scores["per_type"]["PER"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+    assert scores["per_type"]["MISC"] == {
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "support": 1,
+        "predicted": 1,
+        "correct": 0,
+    }
+    assert scores["per_type"]["PER"] == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "support": 1,
+        "predicted": 1,
+        "correct": 1,
+    }
 
 
 def test_partial_span_is_a_miss_and_a_false_alarm():
@@ -48,6 +63,18 @@ def test_type_error_counts_against_both_types():
     assert scores["precision"] == 0.5 and scores["recall"] == 0.5
     assert scores["per_type"]["PER"]["recall"] == 0.0 and scores["per_type"]["ORG"]["precision"] == 0.0
     assert scores["per_type"]["ORG"]["support"] == 0
+
+
+def test_concept_scores_pool_the_concepts_types_and_keep_types_apart():
+    gold = [["B-GPE", "I-GPE", "O", "B-LOC", "B-FAC"], ["B-LOC", "O"]]
+    pred = [["B-GPE", "I-GPE", "O", "B-GPE", "B-LOC"], ["B-LOC", "O"]]
+    scores = entity_scores(gold, pred)
+    places = concept_scores(scores, ["GPE", "LOC"])
+    # Gold GPE, LOC, LOC; predicted GPE (right), GPE (wrong type), LOC (a FAC), LOC (right).
+    assert (places["support"], places["predicted"], places["correct"]) == (3, 4, 2)
+    assert places["precision"] == 0.5 and places["recall"] == 2 / 3
+    assert concept_scores(scores, ["LOC"]) == scores["per_type"]["LOC"]
+    assert concept_scores(scores, ["CITY"])["f1"] == 0.0
 
 
 def test_i_after_o_opens_an_entity():
