@@ -73,6 +73,11 @@ def test_report_renders_offline_in_chromium(quick_report, chromium, tmp_path_fac
     assert values["scripts"] == values["views"] + 1, "the circuitsvis bundle once, then one script a view"
     for heading in ("F1 per stage", "Figures", "Primed neurons", "Config"):
         assert heading in values["text"]
+    assert (
+        "NER data: synthetic (400 train, 150 validation, 150 test, 50 novel_test sentences); concept: LOC."
+        in values["text"]
+    )
+    assert "Neurons were ranked on the concept corpus validation: 150 sentences" in values["text"]
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
 
 
@@ -117,6 +122,9 @@ def test_notebook_runs(name, quick_run, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     if name.startswith("01"):
         assert len(images) == 5, "the five plots show inline"
+        texts = [o.data["text/plain"] for o in outputs if "text/plain" in o.get("data", {})]
+        assert any("'concept_corpus': {'source': 'validation', 'concept': 'LOC', 'sentences': 150" in t for t in texts)
+        assert any("concept_corpus='tokens.txt,labels.txt'" in t for t in texts), "the own-data config shows"
     else:
         views = [h for h in html if "CircuitsVis.render(" in h]
         assert len(views) == 1 and outside_addresses(views[0]) == []
