@@ -1,4 +1,4 @@
-"""Statistics over seeds and neurons: Student's t intervals and rank correlation.
+"""Statistics over seeds and neurons: Student's t intervals, rank correlation, and selectivity.
 
 One ``interval`` serves every mean the package reports with an interval (F1 over seeds,
 saliency over a layer's neurons), so they are all computed the same way.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import scipy.stats
 
@@ -63,3 +63,18 @@ def spearman(x: Sequence[float | int], y: Sequence[float | int]) -> float:
         warnings.simplefilter("ignore", scipy.stats.ConstantInputWarning)
         rho = float(scipy.stats.spearmanr(x, y).statistic)
     return rho if math.isnan(rho) else round(rho, 12)
+
+
+def selectivity(concept: Mapping[str, float], others: Mapping[str, float], stage: str) -> float | None:
+    """The share of the other types' F1 a stage kept minus the share of the concept's F1 it kept.
+
+    1 means the concept is gone and the other types are untouched, 0 that both lost the same
+    share, below 0 that the other types lost more. None when a base F1 is 0 or unknown.
+
+    Example:
+        >>> selectivity({"base": 0.9, "pruned": 0.09}, {"base": 0.8, "pruned": 0.72}, "pruned")
+        0.8
+    """
+    if not concept["base"] or not others["base"] or math.isnan(others["base"]) or math.isnan(others[stage]):
+        return None
+    return round(others[stage] / others["base"] - concept[stage] / concept["base"], 12)

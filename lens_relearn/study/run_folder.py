@@ -2,7 +2,7 @@
 
 A run folder holds::
 
-    config.json  summary.json  performance.csv  layers.csv  neurons.parquet  primed.csv
+    config.json  summary.json  performance.csv  types.csv  layers.csv  neurons.parquet  primed.csv
     report.html
     seed{s}/base/{stage.json, neurons.parquet, layers.csv, tagger/}
     seed{s}/{arm}/pruned/{pruned.json, stage.json, neurons.parquet, layers.csv}
@@ -27,10 +27,11 @@ from lens_relearn.files import replace_file
 from lens_relearn.models.sites import Neuron
 from lens_relearn.study.config import ExperimentConfig
 
-Table = Literal["performance", "layers", "neurons", "primed"]
+Table = Literal["performance", "types", "layers", "neurons", "primed"]
 StageTable = Literal["neurons", "layers"]
 TABLE_FILES: dict[str, str] = {
     "performance": "performance.csv",
+    "types": "types.csv",
     "layers": "layers.csv",
     "neurons": "neurons.parquet",
     "primed": "primed.csv",

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +31,7 @@ from lens_relearn.models.sites import Neuron, NeuronSite, neuron_site
 from lens_relearn.neurons.activations import TopTokens, collect_stats, top_tokens
 from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
-from lens_relearn.stats import interval, spearman
+from lens_relearn.stats import interval, selectivity, spearman
 from lens_relearn.study.config import ExperimentConfig, _prune_count
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.tables import InputEmbedder, layer_table, neuron_table, primed_neurons, token_vector
@@ -222,6 +224,7 @@ class _Study:
                     "precision": s["precision"],
                     "recall": s["recall"],
                     "concept_f1": concept_scores(s, self.concept.members)["f1"],
+                    "other_f1": _mean_f1(s, self.concept.contrast),
                     "token_accuracy": s["token_accuracy"],
                 }
                 for r in records
@@ -229,6 +232,24 @@ class _Study:
             ]
         )
         self.folder.write_table("performance", performance)
+        entity_types = [c for c in self.concept.classes if c != "O"]
+        types = pd.DataFrame(
+            [
+                {
+                    "seed": r["seed"],
+                    "arm": r["arm"],
+                    "stage": r["stage"],
+                    "split": split,
+                    "type": kind,
+                    "f1": s["per_type"].get(kind, {}).get("f1", 0.0),
+                    "support": s["per_type"].get(kind, {}).get("support", 0),
+                }
+                for r in records
+                for split, s in r["scores"].items()
+                for kind in entity_types
+            ]
+        )
+        self.folder.write_table("types", types)
         neurons, layers = [], []
         for r in records:
             keys = {"seed": r["seed"], "arm": r["arm"], "stage": r["stage"]}
@@ -305,7 +326,35 @@ class _Study:
         for arm, key in (("random", "random_baseline"), ("none", "control")):
             if arm in config.arms and arm != main_arm:
                 summary[key] = {"f1": curve(arm, "f1"), "concept_f1": curve(arm, "concept_f1")}
+        summary["collateral"] = {arm: self._collateral(performance, types, arm) for arm in config.arms}
         return summary
+
+    def _collateral(self, performance: pd.DataFrame, types: pd.DataFrame, arm: str) -> dict:
+        """What an arm did to every entity type on the test split, and how selective it was (design §17)."""
+        stages = self.config.stages()
+        test = performance[(performance.arm == arm) & (performance.split == "test")].groupby("stage")
+        concept, others = test.concept_f1.mean(), test.other_f1.mean()
+        per_type = types[(types.arm == arm) & (types.split == "test")].groupby(["type", "stage"]).f1.mean()
+        return {
+            "concept_f1": {stage: concept[stage] for stage in stages},
+            "other_f1": {stage: _finite(others[stage]) for stage in stages},
+            "per_type": {
+                kind: {stage: per_type[kind, stage] for stage in stages}
+                for kind in dict.fromkeys(types.type)  # label order
+            },
+            "selectivity": {stage: selectivity(concept, others, stage) for stage in stages[1:]},
+        }
+
+
+def _mean_f1(scores: dict, kinds: Sequence[str]) -> float:
+    """Mean F1 of the entity types among ``kinds`` that the split has (NaN if none)."""
+    present = [scores["per_type"][kind]["f1"] for kind in kinds if scores["per_type"].get(kind, {}).get("support")]
+    return sum(present) / len(present) if present else math.nan
+
+
+def _finite(value: float) -> float | None:
+    """A number for JSON: NaN becomes None."""
+    return None if math.isnan(value) else float(value)
 
 
 def _unit_means(folder: RunFolder, seed: int, site: NeuronSite) -> torch.Tensor:
