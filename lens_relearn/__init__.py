@@ -28,10 +28,11 @@ from lens_relearn.neurons import (
     collect_stats,
     prune,
     random_neurons,
+    rank_by_attribution,
     rank_neurons,
     top_tokens,
 )
-from lens_relearn.study import ExperimentConfig, load_stage, preset, run_experiment
+from lens_relearn.study import ExperimentConfig, load_stage, preset, run_experiment, selectivity_sweep
 from lens_relearn.tagger import Tagger, TrainHistory, concept_scores, entity_scores, evaluate_tagger, train_tagger
 from lens_relearn.views import (
     NeuronCase,
@@ -41,11 +42,13 @@ from lens_relearn.views import (
     neuron_view,
     neuron_views,
     open_run,
+    plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_redistribution,
     plot_saliency_heatmap,
     plot_similarity,
+    plot_sweep,
     write_report,
 )
 
@@ -84,19 +87,23 @@ __all__ = [
     "neuron_view",
     "neuron_views",
     "open_run",
+    "plot_collateral",
     "plot_f1",
     "plot_layer_saliency",
     "plot_redistribution",
     "plot_saliency_heatmap",
     "plot_similarity",
+    "plot_sweep",
     "pool_words",
     "preset",
     "prune",
     "random_neurons",
+    "rank_by_attribution",
     "rank_neurons",
     "read_conll",
     "read_token_label_files",
     "run_experiment",
+    "selectivity_sweep",
     "top_tokens",
     "train_tagger",
     "write_conll",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 import time
@@ -10,6 +11,9 @@ import typing
 from pathlib import Path
 
 from lens_relearn.errors import LensRelearnError
+
+if typing.TYPE_CHECKING:
+    from lens_relearn.study.config import ExperimentConfig
 
 
 def _sites(args: argparse.Namespace) -> None:
@@ -57,16 +61,9 @@ def _finetune(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from lens_relearn.study.config import ExperimentConfig, preset
     from lens_relearn.study.runner import run_experiment
 
-    changes = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig) if getattr(args, f.name) is not None
-    }
-    for name in ("arms", "seeds"):
-        if name in changes:
-            changes[name] = tuple(changes[name])
-    config = preset(args.preset, **changes)
+    config = _config(args)
     out = Path(args.out)
     summary = run_experiment(config, out, progress=not args.quiet)
     f1, concept = summary["f1"], summary["concept_f1"]
@@ -79,18 +76,26 @@ def _run(args: argparse.Namespace) -> None:
         f"concept corpus: {corpus['source']}, {corpus['sentences']} sentences, "
         f"{corpus['concept_words']} words labelled {corpus['concept']}"
     )
-    print(f"{'stage':<8} {'F1':>6} {summary['concept'] + ' F1':>8}")
+    width = max(8, len(summary["concept"]) + 3)
+    print(f"{'stage':<8} {'F1':>6} {summary['concept'] + ' F1':>{width}} {'others F1':>9}")
     stages = config.stages()
     values = [f1["base"], f1["pruned"], *f1["rounds"]]
     concept_values = [concept["base"], concept["pruned"], *concept["rounds"]]
+    collateral = summary["collateral"]
+    others = collateral[summary["pruned"]["arm"]]["other_f1"]
     for stage, overall, own in zip(stages, values, concept_values, strict=False):
-        print(f"{stage:<8} {overall:6.3f} {own:8.3f}")
+        other = "n/a" if others[stage] is None else f"{others[stage]:.3f}"
+        print(f"{stage:<8} {overall:6.3f} {own:{width}.3f} {other:>9}")
     if "random_baseline" in summary:
         rounds = summary["random_baseline"]["concept_f1"]["rounds"]
         print(
             f"random baseline {summary['concept']} F1: pruned "
             f"{summary['random_baseline']['concept_f1']['pruned']:.3f}, last round {rounds[-1]:.3f}"
         )
+    selective = {arm: collateral[arm]["selectivity"]["pruned"] for arm in ("concept", "random") if arm in collateral}
+    if selective:
+        shown = ", ".join(f"{arm} arm {'n/a' if value is None else f'{value:.2f}'}" for arm, value in selective.items())
+        print(f"selectivity after pruning: {shown}")
     print(f"results: {out.resolve()}")
     if not args.no_report:
         from lens_relearn.views.report import write_report
@@ -103,6 +108,45 @@ def _report(args: argparse.Namespace) -> None:
 
     path = write_report(args.dir, seed=args.seed, case_studies=args.neurons)
     print(f"report: {path.resolve()}")
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from lens_relearn.study.sweep import selectivity_sweep
+    from lens_relearn.views.sweep import plot_sweep
+
+    config = _config(args)
+    table = selectivity_sweep(
+        config,
+        args.out,
+        methods=args.methods,
+        fractions=args.fractions,
+        random_seeds=args.random_seeds,
+        progress=not args.quiet,
+    )
+    base = table.iloc[0]
+    print(f"{config.model}: base {config.concept} F1 {base.concept_f1:.3f}, other types' mean F1 {base.other_f1:.3f}")
+    print(f"{'method':<17} {'pruned':>7} {config.concept + ' F1':>8} {'others F1':>9} {'selectivity':>11}")
+    means = table[table.method != "base"].groupby(["method", "fraction"], sort=False).mean(numeric_only=True)
+    for (method, fraction), row in means.iterrows():
+        print(f"{method:<17} {fraction:>7.0%} {row.concept_f1:8.3f} {row.other_f1:9.3f} {row.selectivity:11.3f}")
+    out = Path(args.out)
+    figure = plot_sweep(table, concept=config.concept, model=config.model)
+    figure.savefig(out / "sweep.png", dpi=100)
+    print(f"results: {(out / 'sweep.csv').resolve()}")
+    print(f"plot:    {(out / 'sweep.png').resolve()}")
+
+
+def _config(args: argparse.Namespace) -> ExperimentConfig:
+    """The preset named by ``--preset`` with every config flag given."""
+    from lens_relearn.study.config import ExperimentConfig, preset
+
+    changes = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig) if getattr(args, f.name) is not None
+    }
+    for name in ("arms", "seeds"):
+        if name in changes:
+            changes[name] = tuple(changes[name])
+    return preset(args.preset, **changes)
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -205,14 +249,44 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="whose models the neuron views show")
     report.add_argument("--neurons", type=int, default=3, help="primed neurons shown with a view")
     report.set_defaults(handler=_report)
+
+    from lens_relearn.neurons.ranking import METHODS
+    from lens_relearn.study.sweep import FRACTIONS
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="prune the base tagger by each ranking at several fractions and score every entity type",
+        description="Fine-tune (or load) the base tagger once, then for each ranking method and "
+        "fraction prune its top neurons (no retraining) and score the test split: the concept's "
+        "F1 against the other entity types' mean F1, with random neurons as the reference. "
+        "Writes sweep.csv, sweep.json and sweep.png (the selectivity frontier).",
+    )
+    sweep.add_argument("--preset", default="default", choices=("quick", "default", "paper"), help="as for run")
+    sweep.add_argument("--out", required=True, help="folder for the results (a rerun resumes)")
+    sweep.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="ranking methods")
+    sweep.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS), help="shares of neurons")
+    sweep.add_argument("--random-seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the random draws")
+    sweep.add_argument("--quiet", action="store_true", help="print only the final table and paths")
+    _add_config_flags(sweep)
+    sweep.set_defaults(handler=_sweep)
     return parser
+
+
+def _quietly(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """With ``--quiet``, transformers and datasets stay silent for the whole command, report included."""
+    if not getattr(args, "quiet", False):
+        return contextlib.nullcontext()
+    from lens_relearn.models.loading import quiet_libraries
+
+    return quiet_libraries()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``lens-relearn``; user mistakes print one line of advice and exit with status 2."""
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        with _quietly(args):
+            args.handler(args)
     except LensRelearnError as error:
         print(f"lens-relearn: error: {error}", file=sys.stderr)
         return 2

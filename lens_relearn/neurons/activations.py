@@ -40,6 +40,7 @@ class ActivationStats:
         count: Words of each class.
         total: Sum of activations, per class and neuron.
         total_sq: Sum of squared activations, per class and neuron.
+        total_abs: Sum of absolute activations, per class and neuron.
     """
 
     site: str
@@ -48,6 +49,7 @@ class ActivationStats:
     count: Int[Tensor, " classes"]
     total: Float[Tensor, "classes layers units"]
     total_sq: Float[Tensor, "classes layers units"]
+    total_abs: Float[Tensor, "classes layers units"]
 
     @property
     def n_layers(self) -> int:
@@ -75,7 +77,7 @@ class ActivationStats:
 
     def save(self, path: str | Path) -> None:
         """Write the statistics to one safetensors file (atomically)."""
-        tensors = {"count": self.count, "total": self.total, "total_sq": self.total_sq}
+        tensors = {"count": self.count, "total": self.total, "total_sq": self.total_sq, "total_abs": self.total_abs}
         metadata = {"site": self.site, "aggregation": self.aggregation, "classes": "\t".join(self.classes)}
         replace_file(path, lambda staging: safetensors.torch.save_file(tensors, str(staging), metadata=metadata))
 
@@ -176,7 +178,7 @@ def collect_stats(
         progress: Show a progress bar.
 
     Returns:
-        The per-class counts, sums and sums of squares.
+        The per-class counts, sums, sums of squares and sums of absolute values.
 
     Example:
         >>> from lens_relearn import load_model, Sentence
@@ -191,6 +193,7 @@ def collect_stats(
     shape = (len(classes), site_info.n_layers, site_info.units)
     total = torch.zeros(shape, dtype=torch.float64)
     total_sq = torch.zeros(shape, dtype=torch.float64)
+    total_abs = torch.zeros(shape, dtype=torch.float64)
     count = torch.zeros(len(classes), dtype=torch.long)
     for batch, _, layers in _stream(model, sentences, site, aggregation, batch_size, "statistics", progress):
         word_class = torch.tensor([class_index[entity_class(t)] for t in batch.tags])
@@ -199,8 +202,9 @@ def collect_stats(
         for layer, words in enumerate(layers):
             total[:, layer] += (one_hot @ words).double().cpu()
             total_sq[:, layer] += (one_hot @ words.square()).double().cpu()
+            total_abs[:, layer] += (one_hot @ words.abs()).double().cpu()
         count += torch.bincount(word_class, minlength=len(classes))
-    return ActivationStats(site, aggregation, classes, count, total, total_sq)
+    return ActivationStats(site, aggregation, classes, count, total, total_sq, total_abs)
 
 
 @dataclass(frozen=True)

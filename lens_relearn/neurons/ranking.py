@@ -1,19 +1,32 @@
 """Ranking neurons by how much they carry a concept, and the paper's normalised saliency.
 
-``probeless`` is Antverg & Belinkov's probe-free score as NeuroX computes it
-(``probeless.get_neuron_ordering_for_tag``): with mu_c a neuron's mean activation over the
-words of class c, score = sum over classes c other than the concept of |mu_concept - mu_c|.
-``binary`` compares the concept with all other words pooled: |mu_concept - mu_rest|.
-A concept of several classes (OntoNotes' ``GPE,LOC``) is one class here: mu_concept is the
-mean over the words of all its classes.
-Neurons are ranked by score, descending, globally across layers.
+With mu_c a neuron's mean activation over the words of class c and C the concept:
+
+- ``probeless`` (the default, the paper's): Antverg & Belinkov's probe-free score as NeuroX
+  computes it (``probeless.get_neuron_ordering_for_tag``): sum over classes c other than C of
+  |mu_C - mu_c|. ``O`` is one of those classes, so a neuron that tells any entity from ``O``
+  scores high too: pruning by it removes other entity types with the concept (docs/design.md §17).
+- ``binary``: the concept against all other words pooled, |mu_C - mu_rest|.
+- ``entity_contrast``: the concept against the other entity classes only, sum over entity
+  classes c other than C of |mu_C - mu_c|; the outside classes (``O``, NeuroX's ``N/A``) are
+  left out, so a neuron firing on every entity alike scores 0.
+- ``importance_ratio``: selective pruning's importance ratio (Pochinkov & Schoots, 2024,
+  "Dissecting language models: machine unlearning via selective pruning"): the mean |activation|
+  on the concept's words (the forget set) over the mean |activation| on the rest (the retain
+  set). Here the retain set weighs each other class equally (the mean of their class means), as
+  ``O`` would otherwise be nearly all of it.
+- ``attribution``: needs the tagger, so it is ``rank_by_attribution``
+  (``lens_relearn.neurons.attribution``), not ``rank_neurons``.
+
+A concept of several classes (OntoNotes' ``GPE,LOC``) is one class here: mu_C is the mean over
+the words of all its classes. Neurons are ranked by score, descending, globally across layers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from einops import rearrange, repeat
@@ -26,8 +39,10 @@ from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import ActivationStats
 from lens_relearn.stats import interval
 
-Method = Literal["probeless", "binary"]
-METHODS: tuple[Method, ...] = ("probeless", "binary")
+Method = Literal["probeless", "binary", "entity_contrast", "importance_ratio", "attribution"]
+METHODS: tuple[Method, ...] = get_args(Method)
+OUTSIDE = ("O", "N/A")  # the classes of words outside every entity: IOB's and NeuroX's
+RATIO_FLOOR = 1e-6  # keeps importance_ratio finite for a neuron silent on the retain set
 BUCKET = 100  # the paper's rank bucket: the top 100 neurons share saliency 1.0
 
 
@@ -68,7 +83,7 @@ class Ranking:
 
     Attributes:
         concept: The concept's class name.
-        method: ``probeless`` or ``binary``.
+        method: The ranking method (``METHODS``).
         site: The neuron site.
         scores: The raw score of every neuron, by layer and unit.
     """
@@ -158,8 +173,8 @@ def rank_neurons(
         stats: Activation statistics from ``collect_stats``.
         concept: The concept's class name (``"LOC"``), several joined by commas (``"GPE,LOC"``:
             their words are pooled into one class), or a ``Concept``.
-        method: ``probeless`` (sum over other classes of |mu_concept - mu_c|) or ``binary``
-            (|mu_concept - mu_rest|).
+        method: ``probeless``, ``binary``, ``entity_contrast`` or ``importance_ratio`` (see the
+            module docstring).
 
     Returns:
         The ranking, with every neuron's raw score.
@@ -172,12 +187,17 @@ def rank_neurons(
         >>> import torch
         >>> from lens_relearn.neurons.activations import ActivationStats
         >>> total = torch.tensor([[[0.0, 5.0]], [[1.0, 1.0]]], dtype=torch.float64)  # O, LOC
-        >>> stats = ActivationStats("mlp", "first", ("O", "LOC"), torch.tensor([1, 1]), total, total ** 2)
+        >>> stats = ActivationStats("mlp", "first", ("O", "LOC"), torch.tensor([1, 1]), total, total ** 2, total.abs())
         >>> rank_neurons(stats, "LOC").top(2)
         [Neuron(layer=0, index=1), Neuron(layer=0, index=0)]
     """
     if method not in METHODS:
         raise LensRelearnError(f"Unknown ranking method {method!r}; choose one of {', '.join(METHODS)}.")
+    if method == "attribution":
+        raise LensRelearnError(
+            "The attribution ranking needs the tagger and its loss: use "
+            "lens_relearn.neurons.attribution.rank_by_attribution(tagger, sentences, concept)."
+        )
     name = concept.name if isinstance(concept, Concept) else concept
     members = concept.members if isinstance(concept, Concept) else tuple(c.strip() for c in name.split(","))
     present = [c for c, n in zip(stats.classes, stats.count.tolist(), strict=True) if n > 0]
@@ -188,12 +208,23 @@ def rank_neurons(
         )
     concept_rows = [stats.classes.index(member) for member in members]
     others = [i for i, c in enumerate(stats.classes) if c not in members and stats.count[i] > 0]
+    if method == "entity_contrast":
+        others = [i for i in others if stats.classes[i] not in OUTSIDE]
     if not others:
-        raise LensRelearnError(f"Ranking needs words of a class other than {name!r} in the corpus.")
-    concept_mean = stats.total[concept_rows].sum(0) / stats.count[concept_rows].sum().to(stats.total.dtype)
-    if method == "probeless":
+        kind = "entity class" if method == "entity_contrast" else "class"
+        raise LensRelearnError(
+            f"The {method} ranking needs words of another {kind} than {name!r}; "
+            f"the classes present are {', '.join(present)}."
+        )
+    in_concept = stats.count[concept_rows].sum().to(stats.total.dtype)
+    concept_mean = stats.total[concept_rows].sum(0) / in_concept
+    if method in ("probeless", "entity_contrast"):
         scores = (concept_mean - stats.class_means()[others]).abs().sum(0)
-    else:
+    elif method == "binary":
         rest = stats.total[others].sum(0) / stats.count[others].sum()
         scores = (concept_mean - rest).abs()
+    else:
+        forget = stats.total_abs[concept_rows].sum(0) / in_concept
+        retain = (stats.total_abs[others] / stats.count[others].view(-1, 1, 1).to(stats.total.dtype)).mean(0)
+        scores = forget / (retain + RATIO_FLOOR)
     return Ranking(name, method, stats.site, scores.float())

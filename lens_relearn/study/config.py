@@ -59,7 +59,9 @@ class ExperimentConfig:
     corpus_concept: str | None = _help("the label(s) of the concept in the concept corpus (default: concept)", None)
     site: Site = _help("neuron site: mlp or resid", "mlp")
     aggregation: Aggregation = _help("sub-token pooling: first, last or average", "first")
-    ranking: Method = _help("neuron ranking: probeless or binary", "probeless")
+    ranking: Method = _help(
+        "neuron ranking: probeless, binary, entity_contrast, importance_ratio or attribution", "probeless"
+    )
     prune_count: int | None = _help("neurons to prune (overrides prune_fraction)", None)
     prune_fraction: float = _help("share of the site's neurons to prune", 0.1)
     prune_mode: Mode = _help("mask (permanent hook) or weights", "mask")

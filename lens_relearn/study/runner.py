@@ -24,11 +24,12 @@ import pandas as pd
 import torch
 from einops import rearrange
 
-from lens_relearn.data.sentences import find_concept
+from lens_relearn.data.sentences import find_concept, labels_of
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.loading import load_model, quiet_libraries
 from lens_relearn.models.sites import Neuron, NeuronSite, neuron_site
 from lens_relearn.neurons.activations import TopTokens, collect_stats, top_tokens
+from lens_relearn.neurons.attribution import rank_by_attribution
 from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
 from lens_relearn.stats import interval, selectivity, spearman
@@ -50,6 +51,11 @@ class _Study:
         self.data = config.load_data()
         self.concept = find_concept(config.concept, self.data.labels)
         self.corpus, self.corpus_concept = config.load_concept_corpus(self.data)
+        if config.ranking == "attribution" and (unknown := set(labels_of(self.corpus)) - set(self.data.labels)):
+            raise LensRelearnError(
+                f"The attribution ranking scores the tagger's loss, so the concept corpus must carry the tagger's "
+                f"labels; {config.concept_corpus} has {', '.join(sorted(unknown))}."
+            )
         model = load_model(config.model)
         self.site = neuron_site(model, config.site)
         self.count = _prune_count(config, self.site.n_neurons)
@@ -169,7 +175,12 @@ class _Study:
         stats = collect_stats(
             tagger.model, corpus, site=self.config.site, aggregation=self.config.aggregation, progress=self.progress
         )
-        ranking = rank_neurons(stats, self.corpus_concept, method=self.config.ranking)
+        if self.config.ranking == "attribution":
+            ranking = rank_by_attribution(
+                tagger, corpus, self.corpus_concept, site=self.config.site, progress=self.progress
+            )
+        else:
+            ranking = rank_neurons(stats, self.corpus_concept, method=self.config.ranking)
         every = [Neuron(l, i) for l in range(self.site.n_layers) for i in range(self.site.units)]
         described = top_tokens(
             tagger.model,
@@ -342,7 +353,7 @@ class _Study:
                 kind: {stage: per_type[kind, stage] for stage in stages}
                 for kind in dict.fromkeys(types.type)  # label order
             },
-            "selectivity": {stage: selectivity(concept, others, stage) for stage in stages[1:]},
+            "selectivity": {stage: selectivity(concept.to_dict(), others.to_dict(), stage) for stage in stages[1:]},
         }
 
 

@@ -4,6 +4,7 @@ from lens_relearn.views.neuron_views import neuron_view, neuron_views
 from lens_relearn.views.page import View
 from lens_relearn.views.plots import (
     f1_table,
+    plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_redistribution,
@@ -12,6 +13,7 @@ from lens_relearn.views.plots import (
 )
 from lens_relearn.views.report import write_report
 from lens_relearn.views.run import NeuronCase, Run, open_run
+from lens_relearn.views.sweep import plot_sweep
 
 __all__ = [
     "NeuronCase",
@@ -21,10 +23,12 @@ __all__ = [
     "neuron_view",
     "neuron_views",
     "open_run",
+    "plot_collateral",
     "plot_f1",
     "plot_layer_saliency",
     "plot_redistribution",
     "plot_saliency_heatmap",
     "plot_similarity",
+    "plot_sweep",
     "write_report",
 ]

@@ -6,7 +6,9 @@ involved; they render with Agg when saved, and inline in Jupyter after ``%matplo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from itertools import cycle
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from lens_relearn.stats import interval, spearman
+from lens_relearn.stats import interval, selectivity, spearman
 from lens_relearn.study.run_folder import RunFolder, finished_run
 from lens_relearn.study.tables import SALIENT
 
@@ -24,29 +26,62 @@ ARM_STYLE = {
     "random": ("random pruning (baseline)", "tab:blue"),
     "none": ("no pruning (control)", "tab:gray"),
 }
+CONCEPT_COLOUR = ARM_STYLE["concept"][1]
+CONCEPT_LINE_STYLES = ("-", "--", ":", "-.")
+# tab20 is ten pairs of a dark and a light colour: the dark ones first, without the reds (6, 7), which are the concept's
+_TAB20 = [colormaps["tab20"](i) for i in range(20)]
+OTHER_TYPE_COLOURS = [c for c in (*_TAB20[0::2], *_TAB20[1::2]) if c not in (_TAB20[6], _TAB20[7])]
 
 
 def f1_table(out_dir: str | Path | RunFolder, *, split: str = "test") -> pd.DataFrame:
-    """Overall and concept F1 at every stage of every arm (mean over seeds).
+    """Overall, concept and every other entity type's F1 at every stage of every arm (mean over seeds).
 
     Args:
         out_dir: A finished study's folder.
         split: ``validation``, ``test`` or ``novel_test``.
 
     Returns:
-        One row an ``(arm, metric)`` pair, one column a stage.
+        One row an ``(arm, metric)`` pair, one column a stage. An arm's rows: ``F1``, ``{concept} F1``,
+        ``{type} F1`` of each other entity type the split has, ``other types F1`` (their mean) and
+        ``selectivity`` (``lens_relearn.stats.selectivity``; NaN at base and where undefined).
     """
     run = finished_run(out_dir)
-    means = run.scores(split).groupby(["arm", "stage"])[["f1", "concept_f1"]].mean()
-    metrics = {"f1": "F1", "concept_f1": f"{run.concept} F1"}
-    records = {
-        (arm, label): [means.loc[(arm, stage), column] for stage in run.stages]
-        for arm in run.config.arms
-        for column, label in metrics.items()
-    }
+    means = run.scores(split).groupby(["arm", "stage"])[["f1", "concept_f1", "other_f1"]].mean()
+    type_f1 = _type_f1(run, split)
+    concept_classes = run.summary["concept_classes"]
+    records: dict[tuple[str, str], list[float]] = {}
+    for arm in run.config.arms:
+        at = means.loc[arm].reindex(run.stages)
+        records[arm, "F1"] = at.f1.tolist()
+        records[arm, f"{run.concept} F1"] = at.concept_f1.tolist()
+        for kind, values in type_f1.loc[arm].iterrows():
+            if kind not in concept_classes:
+                records[arm, f"{kind} F1"] = values.tolist()
+        records[arm, "other types F1"] = at.other_f1.tolist()
+        records[arm, "selectivity"] = _selectivity(at.concept_f1, at.other_f1)
     table = pd.DataFrame.from_dict(records, orient="index", columns=run.stages)
     table.index = pd.MultiIndex.from_tuples(table.index, names=["arm", "metric"])
     return table
+
+
+def _type_f1(run: RunFolder, split: str) -> pd.DataFrame:
+    """Each entity type's F1 (mean over seeds), one row an ``(arm, type)`` pair in label order, one column a stage.
+
+    Types the split has no entity of are left out.
+    """
+    types = run.table("types")
+    rows = types[(types.split == split) & (types.support > 0)]
+    kinds = list(dict.fromkeys(rows.type))
+    means = rows.groupby(["arm", "type", "stage"]).f1.mean().unstack("stage")
+    index = pd.MultiIndex.from_product([run.config.arms, kinds], names=["arm", "type"])
+    return means.reindex(index=index, columns=run.stages)
+
+
+def _selectivity(concept_f1: pd.Series, other_f1: pd.Series) -> list[float]:
+    """Selectivity at each stage of one arm from its F1 per stage (index: stages, base first); NaN where undefined."""
+    concept, others = concept_f1.to_dict(), other_f1.to_dict()
+    values = [selectivity(concept, others, stage) for stage in concept_f1.index[1:]]
+    return [math.nan] + [math.nan if value is None else value for value in values]
 
 
 def plot_f1(out_dir: str | Path | RunFolder, *, split: str = "test") -> Figure:
@@ -84,6 +119,60 @@ def plot_f1(out_dir: str | Path | RunFolder, *, split: str = "test") -> Figure:
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(run.config.arms))
     figure.suptitle(f"{run.config.model}: F1 after pruning and each retraining round")
     return figure
+
+
+def plot_collateral(out_dir: str | Path | RunFolder, *, split: str = "test") -> Figure:
+    """Every entity type's F1 per stage, one panel an arm: did pruning remove the concept only?
+
+    Args:
+        out_dir: A finished study's folder.
+        split: Which split's scores.
+
+    Returns:
+        One panel an arm run (concept, random, none), one line an entity type the split has
+        (mean over seeds): the concept's classes thick and red, the other types thin in their
+        own colours. Each panel's title gives the arm's selectivity after pruning (``f1_table``).
+    """
+    run = finished_run(out_dir)
+    table = f1_table(run, split=split)
+    type_f1 = _type_f1(run, split)
+    kinds = list(type_f1.index.unique("type"))
+    styles = _type_styles(kinds, run.summary["concept_classes"])
+    arms = run.config.arms
+    figure = Figure(figsize=(1 + 3.8 * len(arms), 4.5), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(arms), sharey=True))
+    positions = np.arange(len(run.stages))
+    for axis, arm in zip(axes, arms, strict=True):
+        for kind in kinds:
+            axis.plot(positions, type_f1.loc[(arm, kind)].to_numpy(), marker="o", **styles[kind])
+        after_pruning = table.loc[(arm, "selectivity"), "pruned"]
+        shown = "undefined" if math.isnan(after_pruning) else f"{after_pruning:.2f}"
+        axis.set_title(f"{ARM_STYLE[arm][0]}\nselectivity after pruning: {shown}")
+        axis.set_xticks(positions, run.stages)
+        axis.set_ylim(0, 1.02)
+        axis.set_xlabel("stage")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel(f"entity F1 on the {split} split")
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(kinds), 6))
+    figure.suptitle(f"{run.config.model}: did pruning remove {run.concept} only? F1 of every entity type per stage")
+    return figure
+
+
+def _type_styles(kinds: Sequence[str], concept_classes: Sequence[str]) -> dict[str, dict]:
+    """Line style of each entity type: the concept's classes thick and red, the other types thin in their own colours.
+
+    Example:
+        >>> styles = _type_styles(["PER", "LOC", "ORG"], ["LOC"])
+        >>> styles["LOC"]["label"], styles["LOC"]["color"], styles["PER"]["color"] == styles["ORG"]["color"]
+        ('LOC (concept)', 'tab:red', False)
+    """
+    colours, line_styles = cycle(OTHER_TYPE_COLOURS), cycle(CONCEPT_LINE_STYLES)
+    return {
+        kind: {"color": CONCEPT_COLOUR, "linewidth": 3, "linestyle": next(line_styles), "label": f"{kind} (concept)"}
+        if kind in concept_classes
+        else {"color": next(colours), "linewidth": 1.2, "markersize": 4, "label": kind}
+        for kind in kinds
+    }
 
 
 def plot_layer_saliency(out_dir: str | Path | RunFolder, *, arm: str | None = None) -> Figure:

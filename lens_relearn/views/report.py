@@ -1,9 +1,10 @@
 """One self-contained HTML report of a finished relearning study.
 
-``write_report(out_dir)`` writes ``out_dir/report.html``: the study in one paragraph, F1 per
-stage and arm, the plots of ``viz`` (inline PNG), the primed neurons with their neuron views,
-and the config. The page carries the circuitsvis bundle once and loads nothing from outside
-itself, so it opens offline from ``file://``; everything taken from the data is HTML-escaped.
+``write_report(out_dir)`` writes ``out_dir/report.html``: the study in one paragraph (with what
+pruning did to the other entity types), F1 per stage and arm, the plots (inline PNG), the primed
+neurons with their neuron views, and the config. The page carries the circuitsvis bundle once
+and loads nothing from outside itself, so it opens offline from ``file://``; everything taken
+from the data is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import html
 import io
 import json
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from lens_relearn.views.neuron_views import neuron_views
 from lens_relearn.views.page import html_page
 from lens_relearn.views.plots import (
     f1_table,
+    plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_redistribution,
@@ -33,11 +36,11 @@ from lens_relearn.views.plots import (
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """An HTML table; floats get three decimals, everything is escaped."""
+    """An HTML table; floats get three decimals (NaN a dash), everything is escaped."""
 
     def cell(value: object) -> str:
         if isinstance(value, float):
-            return f'<td class="number">{value:.3f}</td>'
+            return f'<td class="number">{"–" if math.isnan(value) else f"{value:.3f}"}</td>'
         return f"<td>{html.escape(str(value))}</td>"
 
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
@@ -64,10 +67,55 @@ def _overview(summary: dict, config: ExperimentConfig) -> str:
         f"set to {html.escape(pruned['value'])}) in the {html.escape(pruned['arm'])} arm, then the tagger "
         f"was retrained for {config.rounds} round(s) of {config.round_epochs} epoch(s). Arms: "
         f"{html.escape(', '.join(config.arms))}; seeds: {html.escape(', '.join(map(str, summary['seeds'])))}. "
+        f"{_collateral(summary)}"
         f"{summary['primed_neurons']} primed neuron(s); Spearman correlation of saliency and top-token "
         f"similarity to the base model after the last round: {rho['mean']:.2f}. "
         f"Computed in {summary['seconds'] / 60:.1f} min.</p>" + _data(summary)
     )
+
+
+def _collateral(summary: dict) -> str:
+    """How much of the concept's F1 and of the other types' mean F1 pruning kept on the test split, per arm run.
+
+    Example:
+        >>> def arm(concept, others, chosen):
+        ...     return {"concept_f1": {"base": 0.8, "pruned": concept}, "other_f1": {"base": 0.8, "pruned": others},
+        ...             "selectivity": {"pruned": chosen}}
+        >>> _collateral({"concept": "LOC", "collateral": {"concept": arm(0.096, 0.44, 0.43), "none": arm(0.8, 0.8, 0)}})
+        "Pruning kept 12% of LOC's F1 and 55% of the other types' mean F1 (selectivity 0.43 after pruning). "
+        >>> _collateral({"concept": "LOC", "collateral": {"random": arm(0.76, None, None)}})[:60]
+        "Random pruning kept 95% of LOC's F1 and an unknown share of "
+    """
+    parts: list[str] = []
+    for arm, pruning in (("concept", "pruning"), ("random", "random pruning")):
+        if arm not in summary["collateral"]:
+            continue
+        values = summary["collateral"][arm]
+        concept, others = _kept(values["concept_f1"]), _kept(values["other_f1"])
+        chosen = values["selectivity"]["pruned"]
+        shown = "undefined" if chosen is None else f"{chosen:.2f}"
+        if parts:
+            parts.append(f"{pruning} kept {concept} and {others} (selectivity {shown})")
+        else:
+            parts.append(
+                f"{pruning} kept {concept} of {html.escape(summary['concept'])}'s F1 and {others} of the other "
+                f"types' mean F1 (selectivity {shown} after pruning)"
+            )
+    sentence = "; ".join(parts)
+    return f"{sentence[:1].upper()}{sentence[1:]}. " if parts else ""
+
+
+def _kept(f1: dict) -> str:
+    """The share of its base F1 an arm kept after pruning, as a percentage.
+
+    Example:
+        >>> _kept({"base": 0.8, "pruned": 0.2}), _kept({"base": 0.0, "pruned": 0.0}), _kept({"base": None, "pruned": 1})
+        ('25%', 'an unknown share', 'an unknown share')
+    """
+    base, pruned = f1["base"], f1["pruned"]
+    if not base or pruned is None or math.isnan(base) or math.isnan(pruned):
+        return "an unknown share"
+    return f"{pruned / base:.0%}"
 
 
 def _data(summary: dict) -> str:
@@ -155,6 +203,10 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
     out = finished_run(out_dir)
     captions = {
         "f1": "F1 on the test split after pruning and after each retraining round, per arm.",
+        "collateral": "F1 of every entity type on the test split at every stage, one panel an arm: the concept's "
+        "classes thick and red, the other types thin. Selectivity is the share of the other types' mean F1 a stage "
+        "kept minus the share of the concept's F1 it kept: 1 when only the concept was lost, 0 when both lost "
+        "the same share.",
         "layers": "Mean normalised concept saliency of each layer at each stage, with 95% intervals over "
         "the layer's neurons.",
         "heatmap": "Saliency of every neuron at the base model and after the last round; pruned neurons grey.",
@@ -165,6 +217,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
     }
     figures = [  # the first plot checks that out_dir holds a finished study
         (plot_f1(out), captions["f1"]),
+        (plot_collateral(out), captions["collateral"]),
         (plot_layer_saliency(out), captions["layers"]),
         (plot_saliency_heatmap(out, seed=seed), captions["heatmap"]),
         (plot_similarity(out, seed=seed), captions["similarity"]),

@@ -19,6 +19,7 @@ from lens_relearn.views.neuron_views import neuron_views
 from lens_relearn.views.page import View
 from lens_relearn.views.plots import (
     f1_table,
+    plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_redistribution,
@@ -78,7 +79,7 @@ class Run(RunFolder):
 
     @property
     def performance(self) -> pd.DataFrame:
-        """F1 and concept F1 of every seed, arm, stage and split."""
+        """F1, concept F1 and the other types' mean F1 of every seed, arm, stage and split."""
         return self.table("performance")
 
     @property
@@ -96,13 +97,22 @@ class Run(RunFolder):
         """The primed neurons: newly among the top concept neurons after retraining, not pruned."""
         return self.table("primed")
 
+    @property
+    def types(self) -> pd.DataFrame:
+        """F1 and support of every entity type at every seed, arm, stage and split."""
+        return self.table("types")
+
     def f1_table(self, *, split: str = "test") -> pd.DataFrame:
-        """Overall and concept F1 per arm and stage (``f1_table``)."""
+        """Overall, concept and other types' F1 and selectivity per arm and stage (``f1_table``)."""
         return f1_table(self, split=split)
 
     def plot_f1(self, *, split: str = "test") -> Figure:
         """F1 per stage and arm (``plot_f1``)."""
         return plot_f1(self, split=split)
+
+    def plot_collateral(self, *, split: str = "test") -> Figure:
+        """Every entity type's F1 per stage and arm (``plot_collateral``)."""
+        return plot_collateral(self, split=split)
 
     def plot_layer_saliency(self, *, arm: str | None = None) -> Figure:
         """Mean saliency per layer at each stage (``plot_layer_saliency``)."""

@@ -72,7 +72,8 @@ def test_quiet_run_prints_only_the_table_and_paths(quick_cli_run):
     assert quick_cli_run.errors == "", "--quiet should leave stderr empty (no loading bars, no notices)"
     lines = quick_cli_run.output.splitlines()
     assert lines[0].startswith("minilm: ") and lines[-2].startswith("results: ") and lines[-1].startswith("report:  ")
-    assert len(lines) == 10, quick_cli_run.output
+    assert lines[-3].startswith("selectivity after pruning: concept arm ")
+    assert len(lines) == 11, quick_cli_run.output
 
 
 def test_concept_pruning_removes_loc_more_than_random_pruning_and_loc_comes_back(quick_cli_run):

@@ -118,7 +118,10 @@ def test_probeless_scores_equal_neurox_formula():
     one_hot = np.stack([labels == c for c in classes]).astype(float)
     total = torch.tensor(one_hot @ activations).view(5, 3, 20)
     total_sq = torch.tensor(one_hot @ activations**2).view(5, 3, 20)
-    stats = ActivationStats("mlp", "first", classes, torch.tensor(one_hot.sum(1), dtype=torch.long), total, total_sq)
+    total_abs = torch.tensor(one_hot @ np.abs(activations)).view(5, 3, 20)
+    stats = ActivationStats(
+        "mlp", "first", classes, torch.tensor(one_hot.sum(1), dtype=torch.long), total, total_sq, total_abs
+    )
 
     # NeuroX probeless.get_neuron_ordering_for_tag, written out in NumPy.
     concept_mean = activations[labels == "LOC"].mean(0)

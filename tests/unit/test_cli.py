@@ -1,4 +1,6 @@
-"""The command line's error paths: user mistakes exit with status 2 and one line of advice, before any training."""
+"""The command line: user mistakes exit with status 2 and one line of advice, before any training; what `run` prints."""
+
+import json
 
 import pytest
 
@@ -66,7 +68,10 @@ def no_model(monkeypatch):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--ranking", "nope"], "ranking='nope' is not one of probeless, binary."),
+        (
+            ["--ranking", "nope"],
+            "ranking='nope' is not one of probeless, binary, entity_contrast, importance_ratio, attribution.",
+        ),
         (["--site", "attn"], "site='attn' is not one of mlp, resid."),
         (["--aggregation", "max"], "aggregation='max' is not one of first, last, average."),
         (["--prune-mode", "cut"], "prune_mode='cut' is not one of mask, weights."),
@@ -160,3 +165,35 @@ def test_sites_prints_each_site_of_a_known_model(capsys):
 
 # `report` on a folder without a finished run: tests/unit/test_viz.py
 # (test_report_of_an_unfinished_folder_says_what_to_do).
+
+
+def run_output(monkeypatch, capsys, summary: dict, out) -> list[str]:
+    """The lines `run --quiet --no-report` prints for a study whose summary is ``summary``."""
+    monkeypatch.setattr(lens_relearn.study.runner, "run_experiment", lambda config, out, progress: summary)
+    assert main(["run", "--preset", "quick", *SMALL, "--out", str(out), "--quiet", "--no-report"]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_run_prints_the_other_types_f1_and_the_selectivity_of_each_pruning_arm(tiny_run, tmp_path, monkeypatch, capsys):
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    lines = run_output(monkeypatch, capsys, summary, tmp_path)
+    assert len(lines) == 10 and lines[-1] == f"results: {tmp_path.resolve()}"
+    assert lines[2].split() == ["stage", "F1", "LOC", "F1", "others", "F1"]
+    others = summary["collateral"]["concept"]["other_f1"]
+    rows = [line.split() for line in lines[3:7]]
+    assert [row[0] for row in rows] == ["base", "pruned", "round1", "round2"]
+    assert [row[3] for row in rows] == [f"{others[stage]:.3f}" for stage in ("base", "pruned", "round1", "round2")]
+    chosen = {arm: summary["collateral"][arm]["selectivity"]["pruned"] for arm in ("concept", "random")}
+    assert lines[7].startswith("random baseline LOC F1: ")
+    expected = f"selectivity after pruning: concept arm {chosen['concept']:.2f}, random arm {chosen['random']:.2f}"
+    assert lines[8] == expected
+
+
+def test_run_prints_n_a_where_the_other_types_have_no_f1(tiny_run, tmp_path, monkeypatch, capsys):
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    summary["collateral"]["concept"]["other_f1"]["pruned"] = None
+    summary["collateral"]["concept"]["selectivity"]["pruned"] = None
+    del summary["collateral"]["random"], summary["random_baseline"]
+    lines = run_output(monkeypatch, capsys, summary, tmp_path)
+    assert lines[4].split()[0] == "pruned" and lines[4].split()[3] == "n/a"
+    assert lines[7] == "selectivity after pruning: concept arm n/a"

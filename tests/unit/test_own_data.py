@@ -235,7 +235,8 @@ def test_a_saved_dataset_dict_runs_a_study(tmp_path):
 
 
 def test_quiet_run_writes_nothing_to_stderr(tmp_path):
-    """A local checkpoint folder is loaded with ``from_pretrained``, which shows a bar unless told not to."""
+    """A local checkpoint folder is loaded with ``from_pretrained``, which shows a bar unless told not to,
+    at every stage and again for the report's neuron views."""
     model, tokenizer = _tiny_model("tiny-bert")
     checkpoint = tmp_path / "checkpoint"
     model.save_pretrained(checkpoint)
@@ -246,7 +247,7 @@ def test_quiet_run_writes_nothing_to_stderr(tmp_path):
             sys.executable,
             "-m",
             "lens_relearn.cli",
-            *TINY_RUN,
+            *[flag for flag in TINY_RUN if flag != "--no-report"],
             "--model",
             str(checkpoint),
             *sizes,
@@ -259,4 +260,4 @@ def test_quiet_run_writes_nothing_to_stderr(tmp_path):
     )
     assert finished.returncode == 0, finished.stderr
     assert finished.stderr == ""
-    assert finished.stdout.splitlines()[-1] == f"results: {(tmp_path / 'run').resolve()}"
+    assert finished.stdout.splitlines()[-1] == f"report:  {(tmp_path / 'run' / 'report.html').resolve()}"

@@ -16,6 +16,7 @@ from lens_relearn import (
     f1_table,
     neuron_view,
     neuron_views,
+    plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_redistribution,
@@ -29,7 +30,7 @@ from lens_relearn.views.page import circuitsvis_script, html_page
 from lens_relearn.views.plots import ARM_STYLE
 
 PAYLOAD = "<script>alert(1)</script>"
-PLOTS = [plot_f1, plot_layer_saliency, plot_saliency_heatmap, plot_similarity, plot_redistribution]
+PLOTS = [plot_f1, plot_collateral, plot_layer_saliency, plot_saliency_heatmap, plot_similarity, plot_redistribution]
 
 
 def scripts(html: str) -> list[str]:
@@ -39,8 +40,10 @@ def scripts(html: str) -> list[str]:
 def test_f1_table_has_every_arm_metric_and_stage(tiny_run):
     table = f1_table(tiny_run)
     assert list(table.columns) == ["base", "pruned", "round1", "round2"]
-    assert list(table.index) == [(arm, metric) for arm in ("concept", "random", "none") for metric in ("F1", "LOC F1")]
-    assert table.to_numpy().min() >= 0 and table.to_numpy().max() <= 1
+    metrics = ("F1", "LOC F1", "PER F1", "ORG F1", "MISC F1", "other types F1", "selectivity")
+    assert list(table.index) == [(arm, metric) for arm in ("concept", "random", "none") for metric in metrics]
+    scores = table.drop(index="selectivity", level="metric").to_numpy()
+    assert scores.min() >= 0 and scores.max() <= 1
 
 
 @pytest.mark.parametrize("plot", PLOTS, ids=lambda plot: plot.__name__)
@@ -253,7 +256,7 @@ def test_report_command_writes_one_self_contained_page(tiny_run, capsys):
     assert f"report: {path.resolve()}" in capsys.readouterr().out
     page = path.read_text()
     assert page.count("var CircuitsVis=") == 1
-    assert page.count('<img alt="') == 5
+    assert page.count('<img alt="') == 6
     mounts = page.count("CircuitsVis.render(")
     assert 0 < mounts <= 4 * 3 and mounts % 3 == 0, "one neuron x up to 4 sentences x 3 stages"
     assert re.search(r"""(src|href)=["'](?!data:)""", page) is None
