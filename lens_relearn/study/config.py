@@ -194,6 +194,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rounds": 3,
         "lr": 1e-4,
         "prune_fraction": 0.1,
+        "ranking": "importance_ratio",  # the most selective removal of LOC at 10% (docs/design.md §17)
     },
     "paper": {
         "site": "resid",
