@@ -80,6 +80,9 @@ class ExperimentConfig:
     top_k: int = _help("top tokens kept per neuron", 10)
     max_types: int = _help("most frequent word types competing for top tokens", 2000)
     primed_top: int = _help("best-ranked neurons that count as carrying the concept", 100)
+    relocation_count: int | None = _help(
+        "neurons the causal relocation test ablates after the last round (default: as many as pruned)", None
+    )
 
     def __post_init__(self) -> None:
         """Refuse impossible configs before anything is loaded or trained."""
@@ -100,6 +103,8 @@ class ExperimentConfig:
         for name in ("n_train", "n_validation", "n_test", "n_novel"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 0 (or None: the source's own).")
+        if self.relocation_count is not None and self.relocation_count < 1:
+            raise LensRelearnError(f"relocation_count={self.relocation_count} must be at least 1 (or None).")
         if self.prune_count is not None and self.prune_count < 0:
             raise LensRelearnError(f"prune_count={self.prune_count} must be at least 0 (or None).")
         if not 0 <= self.prune_fraction <= 1:

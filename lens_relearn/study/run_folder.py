@@ -7,6 +7,7 @@ A run folder holds::
     seed{s}/base/{stage.json, neurons.parquet, layers.csv, tagger/}
     seed{s}/{arm}/pruned/{pruned.json, stage.json, neurons.parquet, layers.csv}
     seed{s}/{arm}/round{r}/{stage.json, neurons.parquet, layers.csv, tagger/, schedule.pt}
+    seed{s}/relocation.json
 
 Every file is written atomically; a stage's ``stage.json`` is written last, so a stage is
 finished exactly when its ``stage.json`` exists.
@@ -42,6 +43,7 @@ REPORT_FILE = "report.html"
 STAGE_FILE = "stage.json"
 PRUNED_FILE = "pruned.json"
 SCHEDULE_FILE = "schedule.pt"
+RELOCATION_FILE = "relocation.json"
 TAGGER_FOLDER = "tagger"
 
 
@@ -184,6 +186,16 @@ class RunFolder:
     def schedule(self, seed: int, arm: str, stage: str) -> dict:
         """The optimizer and schedule state saved after a round (continued schedules only)."""
         return torch.load(self.stage_dir(seed, arm, stage) / SCHEDULE_FILE, weights_only=False)
+
+    def has_relocation(self, seed: int) -> bool:
+        return (self.path / f"seed{seed}" / RELOCATION_FILE).is_file()
+
+    def write_relocation(self, seed: int, record: dict) -> None:
+        _write_json(self.path / f"seed{seed}" / RELOCATION_FILE, record)
+
+    def relocation(self, seed: int) -> dict:
+        """A seed's causal relocation test (``relocation.json``)."""
+        return json.loads((self.path / f"seed{seed}" / RELOCATION_FILE).read_text())
 
     # What views need ----------------------------------------------------------------------
 

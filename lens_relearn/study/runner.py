@@ -70,6 +70,8 @@ class _Study:
             self._base(seed)
             for arm in self.config.arms:
                 self._arm(seed, arm)
+            if "concept" in self.config.arms:
+                self._relocation(seed)
         return self._summarise()
 
     def _base(self, seed: int) -> None:
@@ -162,6 +164,47 @@ class _Study:
             neurons = []
         self.folder.write_pruned(seed, arm, neurons)
         return neurons
+
+    def _relocation(self, seed: int) -> None:
+        """The causal test of relocation: ablate the concept's carriers after the last round (design §18).
+
+        The carriers are the best-ranked unpruned neurons of the concept arm's last round. They
+        are ablated on top of its pruning; as controls, as many random unpruned neurons are, and
+        the carriers are ablated in the base model too.
+        """
+        if self.folder.has_relocation(seed):
+            return
+        final = self.config.stages()[-1]
+        table = self.folder.stage_table(seed, "concept", final)
+        carriers = concept_carriers(table, self.config.relocation_count or self.count)
+        count = len(carriers)
+        pruned = self.folder.pruned(seed, "concept")
+        base = Tagger.load(self.folder.tagger_dir(seed, "", "base"))
+        retrained = load_stage(self.folder.path, final, seed=seed, arm="concept")
+        others = random_neurons(retrained.model, count, site=self.config.site, seed=seed, exclude=pruned)
+        record = {
+            "count": count,
+            "carriers": [list(n) for n in carriers],
+            "base": self._test_scores(base, seed, []),
+            "base_without_carriers": self._test_scores(base, seed, carriers),
+            "final": self._test_scores(retrained, seed, []),
+            "final_without_carriers": self._test_scores(retrained, seed, carriers),
+            "final_without_random": self._test_scores(retrained, seed, others),
+        }
+        self.folder.write_relocation(seed, record)
+
+    def _test_scores(self, tagger: Tagger, seed: int, ablated: list[Neuron]) -> dict:
+        """Overall, concept and other-type F1 on the test split with some neurons ablated (mask hooks)."""
+        handle = prune(
+            tagger.model, ablated, site=self.config.site, value=self.config.prune_value, means=self._means(seed)
+        )
+        scores = evaluate_tagger(tagger, self.data.test)
+        handle.remove()
+        return {
+            "f1": scores["f1"],
+            "concept_f1": concept_scores(scores, self.concept.members)["f1"],
+            "other_f1": _finite(_mean_f1(scores, self.concept.contrast)),
+        }
 
     def _means(self, seed: int) -> torch.Tensor | None:
         return _unit_means(self.folder, seed, self.site) if self.config.prune_value == "mean" else None
@@ -338,7 +381,25 @@ class _Study:
             if arm in config.arms and arm != main_arm:
                 summary[key] = {"f1": curve(arm, "f1"), "concept_f1": curve(arm, "concept_f1")}
         summary["collateral"] = {arm: self._collateral(performance, types, arm) for arm in config.arms}
+        if "concept" in config.arms:
+            summary["relocation"] = self._relocation_summary()
         return summary
+
+    def _relocation_summary(self) -> dict:
+        """Each condition of the relocation test, as means over seeds, and every seed's record."""
+        per_seed = {str(seed): self.folder.relocation(seed) for seed in self.config.seeds}
+        conditions = [key for key, value in per_seed[str(self.config.seeds[0])].items() if isinstance(value, dict)]
+        return {
+            "count": per_seed[str(self.config.seeds[0])]["count"],
+            "conditions": {
+                condition: {
+                    metric: _mean_known([r[condition][metric] for r in per_seed.values()])
+                    for metric in ("f1", "concept_f1", "other_f1")
+                }
+                for condition in conditions
+            },
+            "per_seed": per_seed,
+        }
 
     def _collateral(self, performance: pd.DataFrame, types: pd.DataFrame, arm: str) -> dict:
         """What an arm did to every entity type on the test split, and how selective it was (design §17)."""
@@ -357,10 +418,29 @@ class _Study:
         }
 
 
+def concept_carriers(table: pd.DataFrame, count: int) -> list[Neuron]:
+    """The ``count`` best-ranked neurons of a stage's neuron table that are not pruned (fewer if fewer are left).
+
+    Example:
+        >>> table = pd.DataFrame({"layer": [0, 0, 1], "index": [0, 1, 0], "position": [1, 0, 2],
+        ...                       "pruned": [False, True, False]})
+        >>> concept_carriers(table, 2)
+        [Neuron(layer=0, index=0), Neuron(layer=1, index=0)]
+    """
+    alive = table[~table.pruned].sort_values("position").head(count)
+    return [Neuron(int(layer), int(index)) for layer, index in zip(alive.layer, alive["index"], strict=True)]
+
+
 def _mean_f1(scores: dict, kinds: Sequence[str]) -> float:
     """Mean F1 of the entity types among ``kinds`` that the split has (NaN if none)."""
     present = [scores["per_type"][kind]["f1"] for kind in kinds if scores["per_type"].get(kind, {}).get("support")]
     return sum(present) / len(present) if present else math.nan
+
+
+def _mean_known(values: Sequence[float | None]) -> float | None:
+    """The mean of the values that are known (None if none is)."""
+    known = [value for value in values if value is not None]
+    return sum(known) / len(known) if known else None
 
 
 def _finite(value: float) -> float | None:

@@ -105,6 +105,38 @@ def _collateral(summary: dict) -> str:
     return f"{sentence[:1].upper()}{sentence[1:]}. " if parts else ""
 
 
+RELOCATION_ROWS = {
+    "base": "base model",
+    "base_without_carriers": "base model, carriers ablated",
+    "final": "last round (pruned, retrained)",
+    "final_without_carriers": "last round, carriers ablated too",
+    "final_without_random": "last round, as many random survivors ablated too",
+}
+
+
+def _relocation(summary: dict) -> str:
+    """The causal test of relocation as a section: F1 under each ablation (means over seeds)."""
+    if "relocation" not in summary:
+        return ""
+    relocation = summary["relocation"]
+    rows = [
+        (label, *(_number(relocation["conditions"][key][m]) for m in ("concept_f1", "other_f1", "f1")))
+        for key, label in RELOCATION_ROWS.items()
+    ]
+    concept = summary["concept"]
+    intro = (
+        f"<p>The carriers are the {relocation['count']} best-ranked unpruned neurons for {html.escape(concept)} "
+        "after the last round. Ablating them on top of the pruning tests whether the concept moved into them; "
+        "as many random survivors, and the carriers in the base model, are the controls (test split).</p>"
+    )
+    header = ["condition", f"{concept} F1", "other types F1", "F1"]
+    return f"<h2>Where the concept went</h2>{intro}{_table(header, rows)}"
+
+
+def _number(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
 def _kept(f1: dict) -> str:
     """The share of its base F1 an arm kept after pruning, as a percentage.
 
@@ -231,6 +263,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         f"<h2>F1 per stage</h2>{_f1_tables(out)}"
         f"<h2>Figures</h2>{''.join(_figure(figure, caption) for figure, caption in figures)}"
         f"<h2>Primed neurons</h2>{_primed(out, seed, case_studies, config.primed_top)}"
+        f"{_relocation(summary)}"
         f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
     path = out.report_path
