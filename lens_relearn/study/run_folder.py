@@ -2,11 +2,11 @@
 
 A run folder holds::
 
-    config.json  summary.json  performance.csv  types.csv  layers.csv  neurons.parquet  primed.csv
+    config.json  summary.json  performance.csv  types.csv  layers.csv  neurons.parquet  primed.csv  probes.csv
     report.html
-    seed{s}/base/{stage.json, neurons.parquet, layers.csv, tagger/}
-    seed{s}/{arm}/pruned/{pruned.json, stage.json, neurons.parquet, layers.csv}
-    seed{s}/{arm}/round{r}/{stage.json, neurons.parquet, layers.csv, tagger/, schedule.pt}
+    seed{s}/base/{stage.json, neurons.parquet, layers.csv, probes.csv, tagger/}
+    seed{s}/{arm}/pruned/{pruned.json, stage.json, neurons.parquet, layers.csv, probes.csv}
+    seed{s}/{arm}/round{r}/{stage.json, neurons.parquet, layers.csv, probes.csv, tagger/, schedule.pt}
     seed{s}/relocation.json
 
 Every file is written atomically; a stage's ``stage.json`` is written last, so a stage is
@@ -28,14 +28,15 @@ from lens_relearn.files import replace_file
 from lens_relearn.models.sites import Neuron
 from lens_relearn.study.config import ExperimentConfig
 
-Table = Literal["performance", "types", "layers", "neurons", "primed"]
-StageTable = Literal["neurons", "layers"]
+Table = Literal["performance", "types", "layers", "neurons", "primed", "probes"]
+StageTable = Literal["neurons", "layers", "probes"]
 TABLE_FILES: dict[str, str] = {
     "performance": "performance.csv",
     "types": "types.csv",
     "layers": "layers.csv",
     "neurons": "neurons.parquet",
     "primed": "primed.csv",
+    "probes": "probes.csv",
 }
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"

@@ -30,6 +30,7 @@ from lens_relearn.models.loading import load_model, quiet_libraries
 from lens_relearn.models.sites import Neuron, NeuronSite, neuron_site
 from lens_relearn.neurons.activations import TopTokens, collect_stats, top_tokens
 from lens_relearn.neurons.attribution import rank_by_attribution
+from lens_relearn.neurons.probes import layer_probes
 from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
 from lens_relearn.stats import interval, selectivity, spearman
@@ -243,6 +244,17 @@ class _Study:
         table["mean"] = rearrange(stats.mean(), "layers units -> (layers units)").tolist()
         self.folder.write_stage_table(seed, arm, stage, "neurons", table)
         self.folder.write_stage_table(seed, arm, stage, "layers", layer_table(ranking, removed))
+        probes = layer_probes(
+            tagger.model,
+            corpus,
+            self.corpus_concept,
+            self.data.test,
+            self.concept,
+            aggregation=self.config.aggregation,
+            seed=seed,
+            progress=self.progress,
+        )
+        self.folder.write_stage_table(seed, arm, stage, "probes", probes)
         record = {
             "seed": seed,
             "arm": arm or None,
@@ -304,15 +316,18 @@ class _Study:
             ]
         )
         self.folder.write_table("types", types)
-        neurons, layers = [], []
+        neurons, layers, probes = [], [], []
         for r in records:
             keys = {"seed": r["seed"], "arm": r["arm"], "stage": r["stage"]}
             neurons.append(self.folder.stage_table(r["seed"], r["arm"], r["stage"], "neurons").assign(**keys))
             layers.append(self.folder.stage_table(r["seed"], r["arm"], r["stage"], "layers").assign(**keys))
+            probes.append(self.folder.stage_table(r["seed"], r["arm"], r["stage"], "probes").assign(**keys))
         neurons_all = pd.concat(neurons, ignore_index=True)
         layers_all = pd.concat(layers, ignore_index=True)
+        probes_all = pd.concat(probes, ignore_index=True)
         self.folder.write_table("neurons", neurons_all)
         self.folder.write_table("layers", layers_all)
+        self.folder.write_table("probes", probes_all)
 
         def curve(arm: str, column: str) -> dict:
             test = performance[(performance.arm == arm) & (performance.split == "test")]
@@ -381,6 +396,17 @@ class _Study:
             if arm in config.arms and arm != main_arm:
                 summary[key] = {"f1": curve(arm, "f1"), "concept_f1": curve(arm, "concept_f1")}
         summary["collateral"] = {arm: self._collateral(performance, types, arm) for arm in config.arms}
+        summary["probes"] = {
+            arm: {
+                stage: probes_all[(probes_all.arm == arm) & (probes_all.stage == stage)]
+                .groupby("layer")[["accuracy", "f1", "majority"]]
+                .mean()
+                .round(12)
+                .to_dict("list")
+                for stage in config.stages()
+            }
+            for arm in config.arms
+        }
         if "concept" in config.arms:
             summary["relocation"] = self._relocation_summary()
         return summary

@@ -29,6 +29,7 @@ from lens_relearn.views.plots import (
     plot_collateral,
     plot_f1,
     plot_layer_saliency,
+    plot_probes,
     plot_redistribution,
     plot_saliency_heatmap,
     plot_similarity,
@@ -239,6 +240,9 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         "classes thick and red, the other types thin. Selectivity is the share of the other types' mean F1 a stage "
         "kept minus the share of the concept's F1 it kept: 1 when only the concept was lost, 0 when both lost "
         "the same share.",
+        "probes": "Accuracy of a logistic-regression probe for the concept on each residual layer at each stage, "
+        "trained on the concept corpus and scored on the test split; dashed: the majority class. A probe above "
+        "the floor after pruning means the information survived and only its use broke.",
         "layers": "Mean normalised concept saliency of each layer at each stage, with 95% intervals over "
         "the layer's neurons.",
         "heatmap": "Saliency of every neuron at the base model and after the last round; pruned neurons grey.",
@@ -251,6 +255,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         (plot_f1(out), captions["f1"]),
         (plot_collateral(out), captions["collateral"]),
         (plot_layer_saliency(out), captions["layers"]),
+        (plot_probes(out), captions["probes"]),
         (plot_saliency_heatmap(out, seed=seed), captions["heatmap"]),
         (plot_similarity(out, seed=seed), captions["similarity"]),
         (plot_redistribution(out), captions["redistribution"]),

@@ -22,6 +22,7 @@ from lens_relearn.views.plots import (
     plot_collateral,
     plot_f1,
     plot_layer_saliency,
+    plot_probes,
     plot_redistribution,
     plot_saliency_heatmap,
     plot_similarity,
@@ -93,6 +94,11 @@ class Run(RunFolder):
         return self.table("neurons")
 
     @property
+    def probes(self) -> pd.DataFrame:
+        """Probe accuracy per residual layer of every seed, arm and stage."""
+        return self.table("probes")
+
+    @property
     def primed(self) -> pd.DataFrame:
         """The primed neurons: newly among the top concept neurons after retraining, not pruned."""
         return self.table("primed")
@@ -117,6 +123,10 @@ class Run(RunFolder):
     def plot_layer_saliency(self, *, arm: str | None = None) -> Figure:
         """Mean saliency per layer at each stage (``plot_layer_saliency``)."""
         return plot_layer_saliency(self, arm=arm)
+
+    def plot_probes(self, *, arm: str | None = None) -> Figure:
+        """Probe accuracy per residual layer at each stage (``plot_probes``)."""
+        return plot_probes(self, arm=arm)
 
     def plot_saliency_heatmap(
         self, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0

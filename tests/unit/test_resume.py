@@ -49,7 +49,15 @@ SMALL = {
     "primed_top": 20,
 }
 STAGES = ["seed0/base"] + [f"seed0/{arm}/{stage}" for arm in SMALL["arms"] for stage in ("pruned", "round1", "round2")]
-SUMMARY_FILES = ["summary.json", "performance.csv", "layers.csv", "neurons.parquet", "primed.csv"]
+SUMMARY_FILES = [
+    "summary.json",
+    "performance.csv",
+    "types.csv",
+    "layers.csv",
+    "neurons.parquet",
+    "primed.csv",
+    "probes.csv",
+]
 
 
 class Killed(BaseException):
@@ -273,7 +281,7 @@ def test_the_small_run_writes_every_kind_of_result_file(uninterrupted):
         table = pd.read_csv(out / name) if name.endswith(".csv") else pd.read_parquet(out / name)
         assert len(table), f"{name} is empty"
     for stage in STAGES:
-        names = {"stage.json", "neurons.parquet", "layers.csv"}
+        names = {"stage.json", "neurons.parquet", "layers.csv", "probes.csv"}
         if stage.endswith("pruned"):
             names.add("pruned.json")
         else:
@@ -282,6 +290,7 @@ def test_the_small_run_writes_every_kind_of_result_file(uninterrupted):
             names.add("schedule.pt")
         assert set(_files(out / stage)) == names, stage
     assert json.loads((out / "seed0/concept/pruned/pruned.json").read_text()), "nothing was pruned"
+    assert json.loads((out / "seed0/relocation.json").read_text())["carriers"], "no relocation test"
 
 
 def test_the_kill_leaves_only_the_earlier_stages_finished(resumed):

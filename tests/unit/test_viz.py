@@ -19,6 +19,7 @@ from lens_relearn import (
     plot_collateral,
     plot_f1,
     plot_layer_saliency,
+    plot_probes,
     plot_redistribution,
     plot_saliency_heatmap,
     plot_similarity,
@@ -30,7 +31,15 @@ from lens_relearn.views.page import circuitsvis_script, html_page
 from lens_relearn.views.plots import ARM_STYLE
 
 PAYLOAD = "<script>alert(1)</script>"
-PLOTS = [plot_f1, plot_collateral, plot_layer_saliency, plot_saliency_heatmap, plot_similarity, plot_redistribution]
+PLOTS = [
+    plot_f1,
+    plot_collateral,
+    plot_layer_saliency,
+    plot_probes,
+    plot_saliency_heatmap,
+    plot_similarity,
+    plot_redistribution,
+]
 
 
 def scripts(html: str) -> list[str]:
@@ -256,7 +265,7 @@ def test_report_command_writes_one_self_contained_page(tiny_run, capsys):
     assert f"report: {path.resolve()}" in capsys.readouterr().out
     page = path.read_text()
     assert page.count("var CircuitsVis=") == 1
-    assert page.count('<img alt="') == 6
+    assert page.count('<img alt="') == 7
     mounts = page.count("CircuitsVis.render(")
     assert 0 < mounts <= 4 * 3 and mounts % 3 == 0, "one neuron x up to 4 sentences x 3 stages"
     assert re.search(r"""(src|href)=["'](?!data:)""", page) is None

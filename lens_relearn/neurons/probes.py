@@ -1,0 +1,118 @@
+"""Layer probes: is the concept still linearly readable from the residual stream?
+
+Pruning can break the use of a concept while the information survives: a linear probe per
+layer on the residual stream's word vectors (concept against the rest, scikit-learn's logistic
+regression on standardised features), trained on the concept corpus and scored on held-out
+sentences, tells the two apart. Beside each probe's accuracy stands the majority-class accuracy
+of the same test words, the floor a probe must beat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from jaxtyping import Bool, Float
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from transformer_lens.model_bridge import TransformerBridge
+
+from lens_relearn.data.sentences import Concept, Sentence
+from lens_relearn.errors import LensRelearnError
+from lens_relearn.neurons.activations import _stream
+
+
+def layer_vectors(
+    model: TransformerBridge,
+    sentences: Sequence[Sentence],
+    *,
+    site: str = "resid",
+    aggregation: str = "first",
+    progress: bool = False,
+) -> tuple[list[Float[np.ndarray, "words units"]], list[str]]:
+    """Every word's vector at each layer of a site, and the words' tags, in one (streamed) order.
+
+    Example:
+        >>> from lens_relearn import load_model
+        >>> vectors, tags = layer_vectors(load_model("tiny-bert"), [Sentence(["Hi", "Oslo"], ["O", "B-LOC"])])
+        >>> len(vectors), vectors[0].shape, tags
+        (3, (2, 64), ['O', 'B-LOC'])
+    """
+    per_layer: list[list[np.ndarray]] = []
+    tags: list[str] = []
+    for batch, _, layers in _stream(model, sentences, site, aggregation, 32, "probe vectors", progress):
+        if not per_layer:
+            per_layer = [[] for _ in layers]
+        for kept, words in zip(per_layer, layers, strict=True):
+            kept.append(words.float().cpu().numpy())
+        tags += batch.tags
+    return [np.concatenate(kept) for kept in per_layer], tags
+
+
+def fit_probe(
+    train: Float[np.ndarray, "words units"],
+    train_labels: Bool[np.ndarray, " words"],
+    test: Float[np.ndarray, "test_words units"],
+    test_labels: Bool[np.ndarray, " test_words"],
+    *,
+    seed: int = 0,
+) -> dict:
+    """Train a logistic-regression probe and score it: ``accuracy``, ``f1`` (of the concept class),
+    ``majority`` (the accuracy of always answering the test words' commoner class).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=(200, 5)); y = x[:, 0] > 0
+        >>> round(fit_probe(x[:100], y[:100], x[100:], y[100:])["accuracy"], 2) >= 0.95
+        True
+    """
+    if train_labels.all() or not train_labels.any():
+        raise LensRelearnError("A probe needs training words of the concept and of the rest.")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+    probe.fit(train, train_labels)
+    predicted = probe.predict(test)
+    share = float(test_labels.mean())
+    return {
+        "accuracy": float((predicted == test_labels).mean()),
+        "f1": float(f1_score(test_labels, predicted, zero_division=0.0)),
+        "majority": max(share, 1 - share),
+    }
+
+
+def layer_probes(
+    model: TransformerBridge,
+    train: Sequence[Sentence],
+    train_concept: Concept,
+    test: Sequence[Sentence],
+    test_concept: Concept,
+    *,
+    aggregation: str = "first",
+    seed: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """One probe a layer of the residual stream: trained on ``train``, scored on ``test``.
+
+    Args:
+        model: A bridge (pruning hooks on it act first).
+        train: The concept corpus.
+        train_concept: The concept as ``train`` labels it.
+        test: Held-out sentences (the NER test split).
+        test_concept: The concept as ``test`` labels it.
+        aggregation: How sub-token vectors make a word's vector.
+        seed: The probes' seed.
+        progress: Show progress bars.
+
+    Returns:
+        One row a residual layer: ``layer``, ``accuracy``, ``f1``, ``majority``.
+    """
+    train_vectors, train_tags = layer_vectors(model, train, aggregation=aggregation, progress=progress)
+    test_vectors, test_tags = layer_vectors(model, test, aggregation=aggregation, progress=progress)
+    train_labels = np.array([train_concept.covers(tag) for tag in train_tags])
+    test_labels = np.array([test_concept.covers(tag) for tag in test_tags])
+    rows = []
+    for layer, (fit_on, score_on) in enumerate(zip(train_vectors, test_vectors, strict=True)):
+        rows.append({"layer": layer, **fit_probe(fit_on, train_labels, score_on, test_labels, seed=seed)})
+    return pd.DataFrame(rows)
