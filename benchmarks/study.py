@@ -33,9 +33,10 @@ from lens_relearn.study.config import PRESETS, ExperimentConfig, preset
 
 TIMED = {  # module attribute: (part, label)
     "train_tagger": ("training", "training"),
-    "evaluate_tagger": ("describing", "evaluate (F1 on every split)"),
+    "evaluate_tagger": ("describing", "evaluate (F1, relocation test)"),
     "collect_stats": ("describing", "statistics (collect_stats)"),
     "top_tokens": ("describing", "top tokens"),
+    "layer_probes": ("describing", "layer probes"),
 }
 
 
