@@ -166,6 +166,22 @@ class _Study:
         self.folder.write_pruned(seed, arm, neurons)
         return neurons
 
+    def _regrowth_split(self, tagger: Tagger, seed: int, table: pd.DataFrame, removed: Sequence[Neuron]) -> dict:
+        """Regrowth or relocation (weights mode, unfrozen; design §18): how much of the concept's
+        saliency sits on regrown pruned units, and the concept's F1 with them masked again."""
+        again = prune(
+            tagger.model, removed, site=self.config.site, value=self.config.prune_value, means=self._means(seed)
+        )
+        scores = evaluate_tagger(tagger, self.data.test)
+        again.remove()
+        top = table.position < self.config.primed_top
+        return {
+            "pruned_saliency_share": float(table.saliency[table.pruned].sum() / table.saliency.sum()),
+            "pruned_in_top": int((table.pruned & top).sum()),
+            "concept_f1_remasked": concept_scores(scores, self.concept.members)["f1"],
+            "f1_remasked": scores["f1"],
+        }
+
     def _relocation(self, seed: int) -> None:
         """The causal test of relocation: ablate the concept's carriers after the last round (design §18).
 
@@ -264,6 +280,8 @@ class _Study:
             "regrowth": pruned.regrowth() if pruned else None,
             "seconds": time.perf_counter() - start,
         }
+        if self.config.prune_mode == "weights" and not self.config.freeze and removed and stage != "pruned":
+            record["regrowth_split"] = self._regrowth_split(tagger, seed, table, removed)
         self.folder.write_stage_record(seed, arm, stage, record)
 
     # Summary ------------------------------------------------------------------------------
@@ -409,6 +427,16 @@ class _Study:
         }
         if "concept" in config.arms:
             summary["relocation"] = self._relocation_summary()
+        if config.prune_mode == "weights" and not config.freeze:
+            summary["regrowth"] = {
+                stage: {
+                    key: _mean_known(
+                        [r["regrowth_split"][key] for r in records if r["arm"] == main_arm and r["stage"] == stage]
+                    )
+                    for key in ("pruned_saliency_share", "pruned_in_top", "concept_f1_remasked", "f1_remasked")
+                }
+                for stage in config.stages()[2:]
+            }
         return summary
 
     def _relocation_summary(self) -> dict:
@@ -463,7 +491,7 @@ def _mean_f1(scores: dict, kinds: Sequence[str]) -> float:
     return sum(present) / len(present) if present else math.nan
 
 
-def _mean_known(values: Sequence[float | None]) -> float | None:
+def _mean_known(values: Sequence[float | int | None]) -> float | None:
     """The mean of the values that are known (None if none is)."""
     known = [value for value in values if value is not None]
     return sum(known) / len(known) if known else None

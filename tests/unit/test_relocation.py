@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lens_relearn import evaluate_tagger, load_stage, prune, write_report
+from lens_relearn import evaluate_tagger, load_stage, preset, prune, run_experiment, write_report
 from lens_relearn.models.sites import Neuron
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.tagger.scores import concept_scores
@@ -56,3 +56,43 @@ def test_the_report_shows_the_relocation_table(tiny_run):
     row = section[section.index("last round, carriers ablated too") :].split("</tr>")[0]
     assert f"{conditions['final_without_carriers']['concept_f1']:.3f}" in row
     assert "The carriers are the 102 best-ranked unpruned neurons for LOC" in section
+
+
+def test_unfrozen_weights_pruning_splits_regrowth_from_relocation(tmp_path):
+    config = preset(
+        "quick",
+        model="tiny-bert",
+        n_train=40,
+        n_validation=20,
+        n_test=15,
+        n_novel=5,
+        base_epochs=1,
+        rounds=2,
+        arms=("concept",),
+        prune_mode="weights",
+        freeze=False,
+    )
+    out = tmp_path / "run"
+    summary = run_experiment(config, out, progress=False)
+    folder = RunFolder(out)
+    record = folder.stage_record(0, "concept", "round2")
+    assert record["regrowth"]["norm"] > 0, "unfrozen pruned weights should grow back"
+    split = record["regrowth_split"]
+    table = folder.stage_table(0, "concept", "round2")
+    assert split["pruned_saliency_share"] == pytest.approx(table.saliency[table.pruned].sum() / table.saliency.sum())
+    assert split["pruned_in_top"] == int((table.pruned & (table.position < config.primed_top)).sum())
+    # The concept's F1 with the regrown units masked again, scored by hand.
+    tagger = load_stage(out, "round2")
+    prune(tagger.model, folder.pruned(0, "concept"))
+    scores = evaluate_tagger(tagger, config.load_data().test)
+    assert split["concept_f1_remasked"] == concept_scores(scores, ["LOC"])["f1"]
+    assert split["f1_remasked"] == scores["f1"] != record["scores"]["test"]["f1"], "masking the units again matters"
+    assert list(summary["regrowth"]) == ["round1", "round2"]
+    assert summary["regrowth"]["round2"]["pruned_in_top"] == split["pruned_in_top"]
+    assert "regrowth_split" not in folder.stage_record(0, "concept", "pruned")
+
+
+def test_frozen_pruning_has_no_regrowth_block(tiny_run):
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert "regrowth" not in summary
+    assert "regrowth_split" not in RunFolder(tiny_run).stage_record(0, "concept", "round2")
