@@ -9,6 +9,7 @@ from lens_relearn.views.plots import (
     plot_layer_saliency,
     plot_probes,
     plot_redistribution,
+    plot_relocation,
     plot_saliency_heatmap,
     plot_similarity,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "plot_layer_saliency",
     "plot_probes",
     "plot_redistribution",
+    "plot_relocation",
     "plot_saliency_heatmap",
     "plot_similarity",
     "plot_sweep",

@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from lens_relearn.errors import LensRelearnError
 from lens_relearn.stats import interval, selectivity, spearman
 from lens_relearn.study.run_folder import RunFolder, finished_run
 from lens_relearn.study.tables import SALIENT
@@ -334,6 +335,59 @@ def plot_similarity(
     axis.set_ylabel("cosine similarity of top tokens to the base model's")
     axis.set_title(f"{run.config.model}: similarity vs saliency ({arm} arm, {stage}; Spearman ρ = {rho:.2f})")
     axis.grid(alpha=0.3)
+    return figure
+
+
+RELOCATION_ROWS = {
+    "base": "base model",
+    "base_without_carriers": "base model, carriers ablated",
+    "final": "last round (pruned, retrained)",
+    "final_without_carriers": "last round, carriers ablated too",
+    "final_without_random": "last round, as many random survivors ablated too",
+}
+
+
+def plot_relocation(out_dir: str | Path | RunFolder) -> Figure:
+    """The causal test of relocation: concept F1 and the other types' F1 under each ablation.
+
+    Args:
+        out_dir: A finished study's folder (with a concept arm).
+
+    Returns:
+        Two bars a condition (``RELOCATION_ROWS``): the concept's F1 and the other types' mean
+        F1 on the test split, means over seeds.
+    """
+    run = finished_run(out_dir)
+    if "relocation" not in run.summary:
+        raise LensRelearnError(f"{run.path} has no relocation test: it runs with the concept arm.")
+    relocation = run.summary["relocation"]
+    conditions = relocation["conditions"]
+    figure = Figure(figsize=(8, 4.5), layout="constrained")
+    axis = figure.subplots()
+    positions = np.arange(len(RELOCATION_ROWS))
+    for offset, (metric, label, colour) in zip(
+        (-0.2, 0.2),
+        (("concept_f1", f"{run.concept} F1", CONCEPT_COLOUR), ("other_f1", "other types' mean F1", "tab:gray")),
+        strict=True,
+    ):
+        values = [
+            conditions[key][metric] if conditions[key][metric] is not None else math.nan for key in RELOCATION_ROWS
+        ]
+        axis.bar(positions + offset, values, width=0.4, color=colour, label=label)
+    ticks = [
+        "base",
+        "base,\ncarriers ablated",
+        "last round",
+        "last round,\ncarriers ablated",
+        "last round,\nrandom ablated",
+    ]
+    axis.set_xticks(positions, ticks, fontsize=8)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("what is ablated")
+    axis.set_ylabel("F1 (test)")
+    axis.set_title(f"{run.config.model}: ablating the {relocation['count']} neurons that carry {run.concept} now")
+    figure.legend(loc="outside lower center", ncols=2, fontsize=8)
+    axis.grid(alpha=0.3, axis="y")
     return figure
 
 

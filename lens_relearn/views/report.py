@@ -25,12 +25,14 @@ from lens_relearn.study.run_folder import RunFolder, finished_run
 from lens_relearn.views.neuron_views import neuron_views
 from lens_relearn.views.page import html_page
 from lens_relearn.views.plots import (
+    RELOCATION_ROWS,
     f1_table,
     plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_probes,
     plot_redistribution,
+    plot_relocation,
     plot_saliency_heatmap,
     plot_similarity,
 )
@@ -104,15 +106,6 @@ def _collateral(summary: dict) -> str:
             )
     sentence = "; ".join(parts)
     return f"{sentence[:1].upper()}{sentence[1:]}. " if parts else ""
-
-
-RELOCATION_ROWS = {
-    "base": "base model",
-    "base_without_carriers": "base model, carriers ablated",
-    "final": "last round (pruned, retrained)",
-    "final_without_carriers": "last round, carriers ablated too",
-    "final_without_random": "last round, as many random survivors ablated too",
-}
 
 
 def _relocation(summary: dict) -> str:
@@ -240,6 +233,9 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         "classes thick and red, the other types thin. Selectivity is the share of the other types' mean F1 a stage "
         "kept minus the share of the concept's F1 it kept: 1 when only the concept was lost, 0 when both lost "
         "the same share.",
+        "relocation": "The causal test of relocation: concept F1 and the other types' mean F1 on the test split "
+        "with the last round's carriers ablated, as many random survivors ablated, and the carriers ablated in "
+        "the base model (means over seeds).",
         "probes": "Accuracy of a logistic-regression probe for the concept on each residual layer at each stage, "
         "trained on the concept corpus and scored on the test split; dashed: the majority class. A probe above "
         "the floor after pruning means the information survived and only its use broke.",
@@ -256,6 +252,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         (plot_collateral(out), captions["collateral"]),
         (plot_layer_saliency(out), captions["layers"]),
         (plot_probes(out), captions["probes"]),
+        *([(plot_relocation(out), captions["relocation"])] if "relocation" in out.summary else []),
         (plot_saliency_heatmap(out, seed=seed), captions["heatmap"]),
         (plot_similarity(out, seed=seed), captions["similarity"]),
         (plot_redistribution(out), captions["redistribution"]),

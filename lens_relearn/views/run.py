@@ -24,6 +24,7 @@ from lens_relearn.views.plots import (
     plot_layer_saliency,
     plot_probes,
     plot_redistribution,
+    plot_relocation,
     plot_saliency_heatmap,
     plot_similarity,
 )
@@ -127,6 +128,10 @@ class Run(RunFolder):
     def plot_probes(self, *, arm: str | None = None) -> Figure:
         """Probe accuracy per residual layer at each stage (``plot_probes``)."""
         return plot_probes(self, arm=arm)
+
+    def plot_relocation(self) -> Figure:
+        """The causal test of relocation (``plot_relocation``)."""
+        return plot_relocation(self)
 
     def plot_saliency_heatmap(
         self, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0

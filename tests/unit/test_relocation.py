@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lens_relearn import evaluate_tagger, load_stage, preset, prune, run_experiment, write_report
+from lens_relearn import evaluate_tagger, load_stage, plot_relocation, preset, prune, run_experiment, write_report
 from lens_relearn.models.sites import Neuron
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.tagger.scores import concept_scores
@@ -96,3 +96,11 @@ def test_frozen_pruning_has_no_regrowth_block(tiny_run):
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert "regrowth" not in summary
     assert "regrowth_split" not in RunFolder(tiny_run).stage_record(0, "concept", "round2")
+
+
+def test_the_relocation_plot_draws_each_condition_from_the_summary(tiny_run):
+    conditions = json.loads((tiny_run / "summary.json").read_text())["relocation"]["conditions"]
+    axis = plot_relocation(tiny_run).axes[0]
+    concept_bars, other_bars = axis.containers
+    assert [bar.get_height() for bar in concept_bars] == pytest.approx([c["concept_f1"] for c in conditions.values()])
+    assert [bar.get_height() for bar in other_bars] == pytest.approx([c["other_f1"] for c in conditions.values()])

@@ -21,6 +21,7 @@ from lens_relearn import (
     plot_layer_saliency,
     plot_probes,
     plot_redistribution,
+    plot_relocation,
     plot_saliency_heatmap,
     plot_similarity,
 )
@@ -36,6 +37,7 @@ PLOTS = [
     plot_collateral,
     plot_layer_saliency,
     plot_probes,
+    plot_relocation,
     plot_saliency_heatmap,
     plot_similarity,
     plot_redistribution,
@@ -265,7 +267,7 @@ def test_report_command_writes_one_self_contained_page(tiny_run, capsys):
     assert f"report: {path.resolve()}" in capsys.readouterr().out
     page = path.read_text()
     assert page.count("var CircuitsVis=") == 1
-    assert page.count('<img alt="') == 7
+    assert page.count('<img alt="') == 8
     mounts = page.count("CircuitsVis.render(")
     assert 0 < mounts <= 4 * 3 and mounts % 3 == 0, "one neuron x up to 4 sentences x 3 stages"
     assert re.search(r"""(src|href)=["'](?!data:)""", page) is None
