@@ -105,10 +105,7 @@ def _batch_rise(
 ) -> Float[Tensor, "2 layers units"]:
     """The estimated rises of the concept's and the other types' summed loss, for one batch."""
     batch = tagger.encode(sentences)
-    if unknown := set(batch.tags) - tagger.label_index.keys():
-        raise LensRelearnError(f"Tags {sorted(unknown)} are not among the tagger's labels {list(tagger.labels)}.")
-    targets = torch.tensor([tagger.label_index[t] for t in batch.tags], device=tagger.device)
-    losses = torch.nn.functional.cross_entropy(tagger(batch), targets, reduction="none")
+    losses = torch.nn.functional.cross_entropy(tagger(batch), tagger.targets(batch), reduction="none")
     is_concept = torch.tensor([concept.covers(t) for t in batch.tags], device=tagger.device)
     is_other = torch.tensor([not concept.covers(t) and t not in OUTSIDE for t in batch.tags], device=tagger.device)
     rises = []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import safetensors.torch
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
@@ -93,13 +93,20 @@ class Tagger(nn.Module):
         words = pool_words(hidden, batch.token_word, batch.n_words, self.aggregation)
         return self.head(self.dropout(words))
 
-    def loss(self, batch: EncodedBatch) -> Tensor:
-        """Mean cross-entropy over the words of a batch."""
+    def targets(self, batch: EncodedBatch) -> Int[Tensor, " words"]:
+        """The label index of every word kept in the batch.
+
+        Raises:
+            LensRelearnError: A tag is not among the tagger's labels.
+        """
         unknown = set(batch.tags) - self.label_index.keys()
         if unknown:
             raise LensRelearnError(f"Tags {sorted(unknown)} are not among the tagger's labels {list(self.labels)}.")
-        targets = torch.tensor([self.label_index[t] for t in batch.tags], device=self.device)
-        return nn.functional.cross_entropy(self(batch), targets)
+        return torch.tensor([self.label_index[t] for t in batch.tags], device=self.device)
+
+    def loss(self, batch: EncodedBatch) -> Tensor:
+        """Mean cross-entropy over the words of a batch."""
+        return nn.functional.cross_entropy(self(batch), self.targets(batch))
 
     @torch.no_grad()
     def predict(self, sentences: Sequence[Sentence], *, batch_size: int = 64) -> list[list[str]]:
