@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from einops import rearrange
 
-from lens_relearn.data.sentences import find_concept, labels_of
+from lens_relearn.data.sentences import Sentence, find_concept, labels_of
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.loading import load_model, quiet_libraries
 from lens_relearn.models.sites import Neuron, NeuronSite, neuron_site
@@ -169,17 +169,13 @@ class _Study:
     def _regrowth_split(self, tagger: Tagger, seed: int, table: pd.DataFrame, removed: Sequence[Neuron]) -> dict:
         """Regrowth or relocation (weights mode, unfrozen; design §18): how much of the concept's
         saliency sits on regrown pruned units, and the concept's F1 with them masked again."""
-        again = prune(
-            tagger.model, removed, site=self.config.site, value=self.config.prune_value, means=self._means(seed)
-        )
-        scores = evaluate_tagger(tagger, self.data.test)
-        again.remove()
+        masked_again = self._test_scores(tagger, seed, removed)
         top = table.position < self.config.primed_top
         return {
             "pruned_saliency_share": float(table.saliency[table.pruned].sum() / table.saliency.sum()),
             "pruned_in_top": int((table.pruned & top).sum()),
-            "concept_f1_remasked": concept_scores(scores, self.concept.members)["f1"],
-            "f1_remasked": scores["f1"],
+            "concept_f1_remasked": masked_again["concept_f1"],
+            "f1_remasked": masked_again["f1"],
         }
 
     def _relocation(self, seed: int) -> None:
@@ -210,13 +206,16 @@ class _Study:
         }
         self.folder.write_relocation(seed, record)
 
-    def _test_scores(self, tagger: Tagger, seed: int, ablated: list[Neuron]) -> dict:
+    def _test_scores(self, tagger: Tagger, seed: int, ablated: Sequence[Neuron]) -> dict:
         """Overall, concept and other-type F1 on the test split with some neurons ablated (mask hooks)."""
-        handle = prune(
-            tagger.model, ablated, site=self.config.site, value=self.config.prune_value, means=self._means(seed)
+        scores = evaluate_ablated(
+            tagger,
+            self.data.test,
+            ablated,
+            site=self.config.site,
+            value=self.config.prune_value,
+            means=self._means(seed),
         )
-        scores = evaluate_tagger(tagger, self.data.test)
-        handle.remove()
         return {
             "f1": scores["f1"],
             "concept_f1": concept_scores(scores, self.concept.members)["f1"],
@@ -470,6 +469,23 @@ class _Study:
             },
             "selectivity": {stage: selectivity(concept.to_dict(), others.to_dict(), stage) for stage in stages[1:]},
         }
+
+
+def evaluate_ablated(
+    tagger: Tagger,
+    sentences: Sequence[Sentence],
+    neurons: Sequence[Neuron],
+    *,
+    site: str,
+    value: str,
+    means: torch.Tensor | None,
+) -> dict:
+    """``evaluate_tagger`` with some neurons masked for the while (mask hooks, taken off after)."""
+    handle = prune(tagger.model, neurons, site=site, value=value, means=means)
+    try:
+        return evaluate_tagger(tagger, sentences)
+    finally:
+        handle.remove()
 
 
 def concept_carriers(table: pd.DataFrame, count: int) -> list[Neuron]:

@@ -23,13 +23,13 @@ from lens_relearn.models.loading import load_model
 from lens_relearn.models.sites import Neuron, neuron_site
 from lens_relearn.neurons.activations import collect_stats
 from lens_relearn.neurons.attribution import rank_by_attribution
-from lens_relearn.neurons.pruning import prune, random_neurons
+from lens_relearn.neurons.pruning import random_neurons
 from lens_relearn.neurons.ranking import METHODS, Ranking, rank_neurons
 from lens_relearn.stats import selectivity
 from lens_relearn.study.config import ExperimentConfig
-from lens_relearn.study.runner import _mean_f1
+from lens_relearn.study.runner import _mean_f1, evaluate_ablated
 from lens_relearn.tagger.model import Tagger
-from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
+from lens_relearn.tagger.scores import concept_scores
 from lens_relearn.tagger.training import train_tagger
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2)
@@ -86,9 +86,9 @@ def selectivity_sweep(
     def score(method: str, fraction: float, seed: int, neurons: list[Neuron]) -> None:
         if (method, fraction, seed) in finished:
             return
-        handle = prune(tagger.model, neurons, site=config.site, value=config.prune_value, means=stats.mean())
-        scores = evaluate_tagger(tagger, data.test)
-        handle.remove()
+        scores = evaluate_ablated(
+            tagger, data.test, neurons, site=config.site, value=config.prune_value, means=stats.mean()
+        )
         row = {"method": method, "fraction": fraction, "seed": seed, "pruned": len(neurons), "f1": scores["f1"]}
         row["concept_f1"] = concept_scores(scores, concept.members)["f1"]
         row["other_f1"] = _mean_f1(scores, concept.contrast)

@@ -57,7 +57,7 @@ def test_a_row_is_the_base_tagger_pruned_by_that_ranking(swept):
 def test_a_rerun_keeps_the_base_tagger_and_the_finished_rows(swept, monkeypatch):
     out, table = swept
     monkeypatch.setattr(sweep_module, "train_tagger", lambda *a, **k: pytest.fail("the base tagger was retrained"))
-    monkeypatch.setattr(sweep_module, "evaluate_tagger", lambda *a, **k: pytest.fail("a finished row was scored"))
+    monkeypatch.setattr(sweep_module, "evaluate_ablated", lambda *a, **k: pytest.fail("a finished row was scored"))
     again = selectivity_sweep(CONFIG, out, methods=METHODS, fractions=FRACTIONS, random_seeds=(0, 1), progress=False)
     assert again.equals(table)
 
