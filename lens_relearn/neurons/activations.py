@@ -209,21 +209,38 @@ def collect_stats(
 
 @dataclass(frozen=True)
 class TopTokens:
-    """The word types and sentences that most activate some neurons.
+    """The word types and sentences that most activate some neurons, and the classes of their top words.
 
     Attributes:
         neurons: The neurons described, in order.
         tokens: For each neuron, its top word types with their normalised score (1.0 first).
         examples: For each neuron, ``(sentence index, peak activation)`` where it fires hardest.
+        classes: The corpus's classes, in ``ActivationStats.classes`` order (empty if no
+            composition was asked for).
+        composition: For each neuron, the share of each class among its top-activating word
+            occurrences (rows sum to 1; ``None`` if none was asked for).
     """
 
     neurons: tuple[Neuron, ...]
     tokens: tuple[tuple[tuple[str, float], ...], ...]
     examples: tuple[tuple[tuple[int, float], ...], ...]
+    classes: tuple[str, ...] = ()
+    composition: Float[Tensor, "neurons classes"] | None = None
 
     def of(self, neuron: tuple[int, int]) -> tuple[tuple[str, float], ...]:
         """The top tokens of one neuron."""
         return self.tokens[self.neurons.index(Neuron(*neuron))]
+
+
+def composition_entropy(composition: Float[Tensor, "*neurons classes"]) -> Float[Tensor, "*neurons"]:
+    """The entropy in bits of class shares: 0 when one class holds every top word, log2(classes) when all share alike.
+
+    Example:
+        >>> composition_entropy(torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.25, 0.75]], dtype=torch.float64)).tolist()
+        [0.0, 1.0, 0.8112781244591328]
+    """
+    bits = torch.special.entr(composition.double()).sum(-1) / math.log(2) + 0.0  # + 0.0: no -0.0
+    return bits.to(composition.dtype)
 
 
 def top_tokens(
@@ -235,16 +252,22 @@ def top_tokens(
     k: int = 10,
     n_examples: int = 5,
     max_types: int = 5000,
+    n_occurrences: int = 50,
     batch_size: int = 32,
     progress: bool = True,
 ) -> TopTokens:
-    """Each neuron's top word types (NeuroX ``get_top_words``) and its strongest sentences.
+    """Each neuron's top word types (NeuroX ``get_top_words``), its strongest sentences and the
+    class composition of its top-activating words.
 
     A word type's score for a neuron is the mean, over the type's occurrences, of the absolute
     z-score of the neuron's activation (mean and deviation over the whole corpus, from
     ``stats``), divided by the best type's score; the ``k`` best types are kept. Only the
     ``max_types`` most frequent types compete, which bounds memory to
     ``max_types x len(neurons)`` whatever the corpus size.
+
+    The class composition (docs/design.md §19) counts the ``n_occurrences`` word occurrences
+    with the largest absolute z-score (every word of the corpus competes, kept as a running
+    top-k while streaming) and gives the share of each class among them.
 
     Args:
         model: The model ``stats`` was collected on (same site and aggregation).
@@ -254,6 +277,7 @@ def top_tokens(
         k: Top types kept a neuron.
         n_examples: Sentences kept a neuron (by its peak activation in the sentence); 0 skips them.
         max_types: How many of the most frequent word types compete.
+        n_occurrences: Top-activating word occurrences a neuron's class composition counts; 0 skips it.
         batch_size: Sentences a forward pass.
         progress: Show a progress bar.
     """
@@ -271,6 +295,9 @@ def top_tokens(
     type_count = torch.zeros(len(types))
     best_peak = torch.full((len(neurons), n_examples), -math.inf)
     best_sentence = torch.full((len(neurons), n_examples), -1, dtype=torch.long)
+    class_index = {c: i for i, c in enumerate(stats.classes)}
+    top_z = torch.empty(0, len(neurons))  # occurrences neurons: the running top n_occurrences
+    top_class = torch.empty(0, len(neurons), dtype=torch.long)
     stream = _stream(model, sentences, stats.site, stats.aggregation, batch_size, "top tokens", progress)
     for batch, indices, layers in stream:
         stacked = torch.stack(layers, 1).float().cpu()  # words layers units
@@ -278,8 +305,14 @@ def top_tokens(
         words = [w for i, kept in zip(indices, batch.words_kept, strict=True) for w in sentences[i].words[:kept]]
         rows = torch.tensor([type_index.get(w, -1) for w in words])
         known = rows >= 0
-        type_sum.index_add_(0, rows[known], ((values[known] - mean) / std).abs())
+        z = ((values - mean) / std).abs()
+        type_sum.index_add_(0, rows[known], z[known])
         type_count.index_add_(0, rows[known], torch.ones(int(known.sum())))
+        if n_occurrences:
+            word_class = torch.tensor([class_index[entity_class(t)] for t in batch.tags])
+            candidates = torch.cat([top_z, z])
+            top_z, order = candidates.topk(min(n_occurrences, len(candidates)), dim=0)
+            top_class = torch.cat([top_class, word_class.unsqueeze(1).expand_as(z)]).gather(0, order)
         if n_examples:
             peaks = _sentence_peaks(values, batch)  # sentences neurons
             ids = torch.tensor(indices)
@@ -298,7 +331,10 @@ def top_tokens(
         tuple((int(i), float(p)) for i, p in zip(best_sentence[j], best_peak[j], strict=True) if i >= 0)
         for j in range(len(neurons))
     )
-    return TopTokens(chosen, tokens, examples)
+    if not n_occurrences:
+        return TopTokens(chosen, tokens, examples)
+    shares = torch.nn.functional.one_hot(top_class, len(stats.classes)).double().mean(0)  # neurons classes
+    return TopTokens(chosen, tokens, examples, stats.classes, shares)
 
 
 def _sentence_peaks(values: Float[Tensor, "words neurons"], batch: EncodedBatch) -> Float[Tensor, "sentences neurons"]:

@@ -80,6 +80,7 @@ class ExperimentConfig:
     top_k: int = _help("top tokens kept per neuron", 10)
     max_types: int = _help("most frequent word types competing for top tokens", 2000)
     primed_top: int = _help("best-ranked neurons that count as carrying the concept", 100)
+    composition_top: int = _help("top-activating word occurrences a neuron's class composition counts", 50)
     relocation_count: int | None = _help(
         "neurons the causal relocation test ablates after the last round (default: as many as pruned)", None
     )
@@ -97,7 +98,16 @@ class ExperimentConfig:
                     raise LensRelearnError(f"{f.name}={value!r} must be distinct names among {_listed(allowed)}.")
         if not self.seeds:
             raise LensRelearnError("At least one seed is needed.")
-        for name in ("rounds", "round_epochs", "base_epochs", "batch_size", "top_k", "max_types", "primed_top"):
+        for name in (
+            "rounds",
+            "round_epochs",
+            "base_epochs",
+            "batch_size",
+            "top_k",
+            "max_types",
+            "primed_top",
+            "composition_top",
+        ):
             if getattr(self, name) < 1:
                 raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 1.")
         for name in ("n_train", "n_validation", "n_test", "n_novel"):

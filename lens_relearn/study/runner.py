@@ -249,6 +249,7 @@ class _Study:
             k=self.config.top_k,
             n_examples=0,
             max_types=self.config.max_types,
+            n_occurrences=self.config.composition_top,
             progress=self.progress,
         )
         base_tokens = None if stage == "base" else _read_top_tokens(self.folder.stage_table(seed, arm, "base"))
@@ -364,7 +365,7 @@ class _Study:
         for seed in config.seeds:
             at = neurons_all[(neurons_all.seed == seed) & (neurons_all.arm == main_arm)]
             base_table, final_table = at[at.stage == "base"], at[at.stage == final]
-            chosen = primed_neurons(base_table, final_table, top=config.primed_top)
+            chosen = primed_neurons(base_table, final_table, top=config.primed_top, concept=self.corpus_concept.members)
             primed.append(chosen.assign(seed=seed))
             alive = final_table[~final_table.pruned]
             correlations.append(spearman(alive.saliency.tolist(), alive.similarity_to_base.tolist()))
@@ -406,6 +407,7 @@ class _Study:
                 "final": layer_means(main_arm, final, "salient_share"),
             },
             "primed_neurons": len(primed_all),
+            "blend": self._blend_summary(primed_all, neurons_all[neurons_all.arm == main_arm]),
             "saliency_similarity_spearman": interval(correlations),
             "seconds": sum(r["seconds"] for r in records if r["stage"] != "base" or r["arm"] == main_arm),
         }
@@ -437,6 +439,35 @@ class _Study:
                 for stage in config.stages()[2:]
             }
         return summary
+
+    def _blend_summary(self, primed: pd.DataFrame, neurons: pd.DataFrame) -> dict:
+        """The primed neurons' blend of old class and concept, beside every surviving neuron's entropy (§19)."""
+        final = self.config.stages()[-1]
+        survivors = neurons[neurons.stage == final].merge(
+            neurons[neurons.stage == "base"], on=["seed", "layer", "index"], suffixes=("", "_base")
+        )
+        survivors = survivors[~survivors.pruned]
+        measures = (
+            "concept_share_before",
+            "concept_share_after",
+            "old_share_before",
+            "old_share_after",
+            "blend",
+            "entropy_before",
+            "entropy_after",
+        )
+        return {
+            "occurrences": self.config.composition_top,
+            "neurons": len(primed),
+            "with_old_class": int(primed.old_class.notna().sum()),
+            "old_classes": {str(k): int(v) for k, v in primed.old_class.value_counts().items()},
+            "primed": {m: _finite(float(primed[m].mean())) if len(primed) else None for m in measures},
+            "survivors": {
+                "neurons": len(survivors),
+                "entropy_before": _finite(float(survivors.entropy_base.mean())),
+                "entropy_after": _finite(float(survivors.entropy.mean())),
+            },
+        }
 
     def _relocation_summary(self) -> dict:
         """Each condition of the relocation test, as means over seeds, and every seed's record."""

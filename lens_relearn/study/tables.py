@@ -20,13 +20,14 @@ from transformer_lens.model_bridge import TransformerBridge
 from lens_relearn.data.alignment import is_byte_level
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import wrapped_model
-from lens_relearn.neurons.activations import TopTokens
-from lens_relearn.neurons.ranking import Ranking
+from lens_relearn.neurons.activations import TopTokens, composition_entropy
+from lens_relearn.neurons.ranking import OUTSIDE, Ranking
 
 Embedder = Callable[[Sequence[str]], Float[Tensor, "words dim"]]
 
 
 SALIENT = 0.5  # the paper's threshold on normalised saliency
+SHARE = "share_"  # a neuron table's class-composition columns: share_O, share_LOC, ...
 
 
 class InputEmbedder:
@@ -86,6 +87,10 @@ def neuron_table(
             the column is then 1.0).
         concept_vector: The mean vector of the concept's words, for ``concept_similarity``.
         pruned: The pruned neurons, flagged in ``pruned``.
+
+    Returns:
+        One row a neuron; with the class composition of its top-activating words when
+        ``described`` has it: a ``share_{class}`` column a class and their ``entropy`` in bits.
     """
     vectors = torch.stack([token_vector(embedder, tokens) for tokens in described.tokens])
     if base is None:
@@ -97,7 +102,7 @@ def neuron_table(
     indices = [n.index for n in described.neurons]
     at = (torch.tensor(layers), torch.tensor(indices))
     pruned_set = {tuple(n) for n in pruned}
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "layer": layers,
             "index": indices,
@@ -110,6 +115,11 @@ def neuron_table(
             "concept_similarity": cosine(vectors, concept_vector.expand_as(vectors)).tolist(),
         }
     )
+    if described.composition is not None:
+        for column, kind in enumerate(described.classes):
+            table[SHARE + kind] = described.composition[:, column].tolist()
+        table["entropy"] = composition_entropy(described.composition).tolist()
+    return table
 
 
 def layer_table(ranking: Ranking, pruned: Sequence[tuple[int, int]] = ()) -> pd.DataFrame:
@@ -130,17 +140,33 @@ def layer_table(ranking: Ranking, pruned: Sequence[tuple[int, int]] = ()) -> pd.
     return pd.DataFrame(rows)
 
 
-def primed_neurons(base: pd.DataFrame, final: pd.DataFrame, *, top: int) -> pd.DataFrame:
-    """Neurons that carry the concept after retraining but did not before pruning.
+def primed_neurons(base: pd.DataFrame, final: pd.DataFrame, *, top: int, concept: Sequence[str]) -> pd.DataFrame:
+    """Neurons that carry the concept after retraining but did not before pruning, and how they blend.
 
     A primed neuron is among the ``top`` of the final ranking, was not among the ``top`` of the
     base ranking, and was not pruned. Each row shows what it encoded before (its base top tokens,
-    saliency and concept similarity) and after.
+    saliency and concept similarity) and after, and its blend (docs/design.md §19): its old
+    class, the entity class other than the concept (and other than ``O``/``N/A``) with the
+    largest share of its top-activating words at base (none if it had no such word), and the
+    shares of that class and of the concept before and after. The blend score is twice the
+    smaller of the two shares after: 1 when the neuron's top words split evenly between its
+    old class and the concept, 0 when either is gone.
 
     Args:
         base: The base stage's ``neuron_table``.
         final: The last round's ``neuron_table`` (same neurons).
         top: How many best-ranked neurons count as carrying the concept.
+        concept: The concept's classes as the tables' ``share_`` columns name them.
+
+    Example:
+        >>> base = pd.DataFrame({"layer": [0, 0], "index": [0, 1], "position": [5, 0], "saliency": [0.2, 1.0],
+        ...     "pruned": [False, False], "top_tokens": ["Ada", "Oslo"], "concept_similarity": [0.1, 0.9],
+        ...     "similarity_to_base": [1.0, 1.0], "share_O": [0.2, 0.0], "share_PER": [0.8, 0.0],
+        ...     "share_LOC": [0.0, 1.0], "entropy": [0.72, 0.0]})
+        >>> final = base.assign(position=[0, 5], share_PER=[0.4, 0.0], share_LOC=[0.4, 1.0], share_O=[0.2, 0.0])
+        >>> primed_neurons(base, final, top=1, concept=["LOC"])[["old_class", "old_share_after", "blend"]]
+          old_class  old_share_after  blend
+        0       PER              0.4    0.8
     """
     merged = final.merge(base, on=["layer", "index"], suffixes=("", "_base"))
     chosen = merged[(merged.position < top) & (merged.position_base >= top) & ~merged.pruned]
@@ -157,4 +183,22 @@ def primed_neurons(base: pd.DataFrame, final: pd.DataFrame, *, top: int) -> pd.D
         "concept_similarity": "concept_similarity_after",
         "similarity_to_base": "similarity_to_base",
     }
-    return chosen.sort_values("position")[list(columns)].rename(columns=columns).reset_index(drop=True)
+    primed = chosen.sort_values("position")[list(columns)].rename(columns=columns).reset_index(drop=True)
+    classes = [c[len(SHARE) :] for c in final.columns if c.startswith(SHARE)]
+    if not classes:
+        return primed
+    rows = chosen.sort_values("position").reset_index(drop=True)
+    concept_share = [SHARE + c for c in concept]
+    others = [SHARE + c for c in classes if c not in concept and c not in OUTSIDE]
+    before = rows[[c + "_base" for c in others]].set_axis(others, axis=1)
+    has_old = before.sum(axis=1) > 0
+    old = before.idxmax(axis=1).where(has_old) if others else pd.Series(None, index=rows.index, dtype=object)
+    primed["old_class"] = old.str.removeprefix(SHARE)
+    primed["old_share_before"] = [rows.at[i, c + "_base"] if isinstance(c, str) else math.nan for i, c in old.items()]
+    primed["old_share_after"] = [rows.at[i, c] if isinstance(c, str) else math.nan for i, c in old.items()]
+    primed["concept_share_before"] = rows[[c + "_base" for c in concept_share]].sum(axis=1)
+    primed["concept_share_after"] = rows[concept_share].sum(axis=1)
+    primed["blend"] = 2 * primed[["old_share_after", "concept_share_after"]].min(axis=1, skipna=False)
+    primed["entropy_before"] = rows.entropy_base
+    primed["entropy_after"] = rows.entropy
+    return primed

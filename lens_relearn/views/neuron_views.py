@@ -7,12 +7,21 @@ import itertools
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
+import torch
+
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.neurons.activations import word_activations
+from lens_relearn.neurons.activations import composition_entropy, word_activations
+from lens_relearn.neurons.ranking import OUTSIDE
 from lens_relearn.study.run_folder import RunFolder, finished_run
 from lens_relearn.study.runner import load_stage
+from lens_relearn.study.tables import SHARE
 from lens_relearn.views.page import View, _mount
+
+CONCEPT_CLASS_COLOUR = "#ff7f0e"
+OUTSIDE_COLOUR = "#c7c7c7"
+OTHER_CLASS_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
 
 
 def _token_list(words: Sequence[str], concept_words: Collection[str], before: Collection[str]) -> str:
@@ -24,6 +33,55 @@ def _token_list(words: Sequence[str], concept_words: Collection[str], before: Co
     return "".join(f'<span class="{classes(word)}">{html.escape(word)}</span>' for word in words)
 
 
+def class_colours(classes: Sequence[str], concept: Collection[str]) -> dict[str, str]:
+    """A colour a class for composition bars: the concept's classes orange, ``O``/``N/A`` grey, the rest in turn.
+
+    Example:
+        >>> class_colours(["O", "PER", "LOC"], {"LOC"})
+        {'O': '#c7c7c7', 'PER': '#1f77b4', 'LOC': '#ff7f0e'}
+    """
+    others = itertools.cycle(OTHER_CLASS_COLOURS)
+    return {
+        kind: CONCEPT_CLASS_COLOUR if kind in concept else OUTSIDE_COLOUR if kind in OUTSIDE else next(others)
+        for kind in classes
+    }
+
+
+def composition_bar(shares: Mapping[str, float], colours: Mapping[str, str]) -> str:
+    """A stacked bar of class shares (one segment a class, widths in percent), with their values on hover.
+
+    Example:
+        >>> composition_bar({"O": 0.25, "LOC": 0.75, "PER": 0.0}, {"O": "#ccc", "LOC": "#f80", "PER": "#00f"})[:63]
+        '<div class="composition"><span class="share" data-class="O" sty'
+    """
+    segments = "".join(
+        f'<span class="share" data-class="{html.escape(kind)}" style="width:{100 * share:.2f}%;'
+        f'background:{colours[kind]}" title="{html.escape(kind)}: {share:.0%}"></span>'
+        for kind, share in shares.items()
+        if share > 0
+    )
+    return f'<div class="composition">{segments}</div>'
+
+
+def _composition_rows(composition: Mapping[str, Mapping[str, float]], concept: Collection[str]) -> str:
+    """The composition table of a view: a bar and the entropy a stage, and a legend."""
+    classes = list(dict.fromkeys(kind for shares in composition.values() for kind in shares))
+    colours = class_colours(classes, concept)
+    rows = "".join(
+        f"<tr><th>{html.escape(stage)}</th><td>{composition_bar(shares, colours)}</td>"
+        f'<td class="number">{float(composition_entropy(torch.tensor(list(shares.values())))):.2f}</td></tr>'
+        for stage, shares in composition.items()
+    )
+    legend = " ".join(
+        f'<span class="swatch" style="background:{colour}"></span>{html.escape(kind)}'
+        for kind, colour in colours.items()
+    )
+    return (
+        '<table class="composition-table"><tr><th>stage</th><th>classes of its top-activating words</th>'
+        f'<th>entropy (bits)</th></tr>{rows}</table><p class="note">{legend}</p>'
+    )
+
+
 def neuron_view(
     neuron: tuple[int, int],
     sentences: Sequence[Sequence[str]],
@@ -32,14 +90,17 @@ def neuron_view(
     *,
     notes: Sequence[str] | None = None,
     concept_words: Collection[str] = (),
+    composition: Mapping[str, Mapping[str, float]] | None = None,
+    concept_classes: Collection[str] = (),
 ) -> View:
     """One neuron's activations on example sentences at several stages, side by side.
 
     Each sentence is a row, each stage a column (a circuitsvis ``ColoredTokens``); all cells
     share one colour scale (blue positive, red negative), so growth and fading compare across
     stages. Above, the neuron's top tokens at each stage, the concept's words highlighted and
-    words that were not top tokens at the first stage outlined: blending of an old and a new
-    concept shows in both.
+    words that were not top tokens at the first stage outlined, and the class composition of
+    its top-activating words as a stacked bar a stage: blending of an old and a new concept
+    shows in all three.
 
     Args:
         neuron: ``(layer, index)``.
@@ -48,6 +109,9 @@ def neuron_view(
         top_tokens: For each stage, the neuron's top tokens.
         notes: Why each sentence was chosen (one a sentence).
         concept_words: Words to highlight among the top tokens.
+        composition: For each stage, the share of each class among the neuron's top-activating
+            words (none: no bars).
+        concept_classes: The concept's classes, coloured apart in the bars.
 
     Returns:
         The view.
@@ -55,9 +119,10 @@ def neuron_view(
     Example:
         >>> view = neuron_view((3, 7), [["Rain", "in", "Oslo"]],
         ...                    {"base": [[0.1, 0.0, 2.0]], "round1": [[0.0, 0.1, 1.5]]},
-        ...                    {"base": ["Oslo"], "round1": ["Oslo", "Anna"]}, concept_words={"Oslo"})
-        >>> view.title, view.body.count("CircuitsVis.render(")
-        ('Neuron L3.7', 2)
+        ...                    {"base": ["Oslo"], "round1": ["Oslo", "Anna"]}, concept_words={"Oslo"},
+        ...                    composition={"base": {"O": 0.5, "LOC": 0.5}, "round1": {"O": 0.2, "LOC": 0.8}})
+        >>> view.title, view.body.count("CircuitsVis.render("), view.body.count('class="composition"')
+        ('Neuron L3.7', 2, 2)
     """
     stages = list(activations)
     layer, index = neuron
@@ -87,6 +152,7 @@ def neuron_view(
     body = (
         f'<section class="neuron-view"><h3>{title}</h3>'
         f'<table class="top-tokens"><tr><th>stage</th><th>top tokens</th></tr>{tokens}</table>'
+        f"{_composition_rows(composition, concept_classes) if composition else ''}"
         f'<p class="note">Top tokens: <span class="token concept">concept word</span> '
         f'<span class="token new">not a top token at {html.escape(stages[0])}</span>. '
         f"Activations on example sentences share one colour scale (|max| = {peak:.3g}); "
@@ -94,6 +160,35 @@ def neuron_view(
         f'<table class="examples"><tr><th>example</th>{header}</tr>{"".join(rows)}</table></section>'
     )
     return View(title, body)
+
+
+TRAJECTORY_COLUMNS = (
+    "stage",
+    "position",
+    "saliency",
+    "pruned",
+    "concept_similarity",
+    "similarity_to_base",
+    "entropy",
+    "top_tokens",
+)
+
+
+def neuron_trajectory(rows: pd.DataFrame, stages: Sequence[str]) -> pd.DataFrame:
+    """One neuron's rows of a study's neuron table (one a stage), in stage order, with the columns a reader follows.
+
+    ``entropy`` (of its class composition) is left out for studies that did not record it.
+
+    Example:
+        >>> rows = pd.DataFrame({"stage": ["round1", "base"], "position": [0, 9], "saliency": [1.0, 0.9],
+        ...     "pruned": [False, False], "concept_similarity": [0.5, 0.1], "similarity_to_base": [0.2, 1.0],
+        ...     "top_tokens": ["Oslo", "Ada"], "score": [2.0, 1.0]})
+        >>> neuron_trajectory(rows, ["base", "pruned", "round1"]).stage.tolist()
+        ['base', 'round1']
+    """
+    order = {stage: i for i, stage in enumerate(stages)}
+    columns = [c for c in TRAJECTORY_COLUMNS if c in rows.columns]
+    return rows.sort_values("stage", key=lambda s: s.map(order))[columns].reset_index(drop=True)
 
 
 def _examples(
@@ -157,13 +252,19 @@ def neuron_views(
     neurons = [(int(layer), int(index)) for layer, index in neurons]
     table = run.table("neurons")
     table = table[(table.arm == arm) & (table.seed == seed)]
-    top_tokens = table.set_index(["stage", "layer", "index"]).sort_index().top_tokens
+    indexed = table.set_index(["stage", "layer", "index"]).sort_index()
+    top_tokens = indexed.top_tokens
+    shares = indexed[[c for c in table.columns if c.startswith(SHARE)]].rename(columns=lambda c: c[len(SHARE) :])
     if missing := [n for n in neurons if (stages[0], *n) not in top_tokens.index]:
         raise LensRelearnError(
             f"{run.path} has no neurons {missing} for seed {seed} (layers "
             f"0..{table.layer.max()}, indices 0..{table['index'].max()})."
         )
     corpus, concept = run.config.load_concept_corpus()
+    compositions = [
+        {stage: shares.loc[(stage, *neuron)].to_dict() for stage in stages} if len(shares.columns) else None
+        for neuron in neurons
+    ]
     concept_words = set(concept.words(corpus))
     tops = [{stage: top_tokens.loc[(stage, *neuron)].split() for stage in stages} for neuron in neurons]
     examples = [
@@ -179,7 +280,9 @@ def neuron_views(
         )
         del tagger
     views = []
-    for column, (neuron, top, chosen) in enumerate(zip(neurons, tops, examples, strict=True)):
+    for column, (neuron, top, chosen, composition) in enumerate(
+        zip(neurons, tops, examples, compositions, strict=True)
+    ):
         activations = {stage: [values[stage][row_of[i]][:, column].tolist() for i, _ in chosen] for stage in stages}
         views.append(
             neuron_view(
@@ -189,6 +292,8 @@ def neuron_views(
                 top,
                 notes=[note for _, note in chosen],
                 concept_words=concept_words,
+                composition=composition,
+                concept_classes=concept.members,
             )
         )
     return views

@@ -50,6 +50,10 @@ VIEW_STYLE = """
 .neuron-view .token { display: inline-block; margin: 0 0.3rem 0.2rem 0; padding: 0 0.2rem; background: #f3f3f3; }
 .neuron-view .token.concept { background: #ffe0a0; font-weight: 600; }
 .neuron-view .token.new { outline: 2px solid #c33; }
+.neuron-view .composition { display: flex; width: 24rem; height: 0.9rem; background: #eee; }
+.neuron-view .composition .share { display: block; height: 100%; }
+.neuron-view .swatch { display: inline-block; width: 0.8rem; height: 0.8rem; margin: 0 0.2rem 0 0.6rem;
+                       vertical-align: middle; }
 """
 
 

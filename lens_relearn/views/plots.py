@@ -370,9 +370,7 @@ def plot_relocation(out_dir: str | Path | RunFolder) -> Figure:
         (("concept_f1", f"{run.concept} F1", CONCEPT_COLOUR), ("other_f1", "other types' mean F1", "tab:gray")),
         strict=True,
     ):
-        values = [
-            conditions[key][metric] if conditions[key][metric] is not None else math.nan for key in RELOCATION_ROWS
-        ]
+        values = [number_or_nan(conditions[key][metric]) for key in RELOCATION_ROWS]
         axis.bar(positions + offset, values, width=0.4, color=colour, label=label)
     ticks = [
         "base",
@@ -419,3 +417,111 @@ def plot_redistribution(out_dir: str | Path | RunFolder, *, arm: str | None = No
     axis.legend(title="stage")
     axis.grid(alpha=0.3, axis="y")
     return figure
+
+
+def plot_blend(out_dir: str | Path | RunFolder, *, seed: int = 0) -> Figure:
+    """Entropy of each neuron's class composition at the base model against after the last round.
+
+    The composition is the share of each class among a neuron's top-activating words
+    (docs/design.md §19): entropy 0 when one class holds them all. Surviving neurons of the
+    study's first arm are grey; primed neurons (``primed.csv``) red. A neuron above the diagonal
+    mixes more classes after retraining than before.
+
+    Args:
+        out_dir: A finished study's folder (with class compositions).
+        seed: Which seed.
+
+    Returns:
+        A scatter with the diagonal.
+    """
+    run = finished_run(out_dir)
+    arm = run.arm(None)
+    base, final = run.neurons_at(seed, arm, "base"), run.neurons_at(seed, arm, run.final)
+    if "entropy" not in final:
+        raise LensRelearnError(f"{run.path} has no class compositions (a study before they were recorded).")
+    both = final.merge(base, on=["layer", "index"], suffixes=("", "_base"))
+    alive = both[~both.pruned]
+    primed = run.table("primed")
+    primed = primed[primed.seed == seed][["layer", "index"]].merge(alive, on=["layer", "index"])
+    figure = Figure(figsize=(6.5, 6), layout="constrained")
+    axis = figure.subplots()
+    for rows, name, size, colour, alpha in (
+        (alive, "surviving", 6, "tab:gray", 0.35),
+        (primed, "primed", 18, CONCEPT_COLOUR, 1.0),
+    ):
+        if rows.empty:
+            continue
+        means = f"mean {rows.entropy_base.mean():.2f} → {rows.entropy.mean():.2f}"
+        axis.scatter(
+            rows.entropy_base,
+            rows.entropy,
+            s=size,
+            color=colour,
+            alpha=alpha,
+            label=f"{name} neurons ({len(rows)}; {means})",
+        )
+    top = max(float(both[["entropy", "entropy_base"]].max().max()), 1e-3) * 1.05
+    axis.plot([0, top], [0, top], color="black", linewidth=0.8, linestyle="--")
+    axis.set_xlim(0, top)
+    axis.set_ylim(0, top)
+    axis.set_aspect("equal")
+    axis.set_xlabel("entropy of the class composition at base (bits)")
+    axis.set_ylabel(f"entropy at {run.final} (bits)")
+    axis.set_title(f"{run.config.model}: do neurons blend classes after relearning? ({arm} arm, seed {seed})")
+    axis.legend(loc="upper left", fontsize=8)
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def plot_regrowth(out_dir: str | Path | RunFolder) -> Figure:
+    """Regrowth or relocation (weights mode, unfrozen): what the regrown pruned units carry, per round.
+
+    Args:
+        out_dir: A finished study's folder run with ``prune_mode="weights"`` and ``freeze=False``.
+
+    Returns:
+        Two panels over the rounds: the share of the concept's saliency on regrown pruned units;
+        the concept's F1 as retrained and with the pruned units masked again (means over seeds).
+    """
+    run = finished_run(out_dir)
+    summary = run.summary
+    if "regrowth" not in summary:
+        raise LensRelearnError(
+            f"{run.path} has no regrowth split: it is measured with prune_mode='weights' and freeze=False."
+        )
+    rounds = list(summary["regrowth"])
+    regrowth = [summary["regrowth"][r] for r in rounds]
+    positions = np.arange(1, len(rounds) + 1)
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    share_axis, f1_axis = figure.subplots(1, 2)
+    share_axis.bar(positions, [number_or_nan(r["pruned_saliency_share"]) for r in regrowth], color=CONCEPT_COLOUR)
+    share_axis.yaxis.set_major_formatter(PercentFormatter(1.0))
+    share_axis.set_ylim(0, 1)
+    share_axis.set_xlabel("retraining round")
+    share_axis.set_ylabel(f"share of {run.concept} saliency on regrown units")
+    share_axis.set_title("saliency carried by the regrown pruned units")
+    f1_axis.plot(positions, summary["concept_f1"]["rounds"], marker="o", color=CONCEPT_COLOUR, label="as retrained")
+    f1_axis.plot(
+        positions,
+        [number_or_nan(r["concept_f1_remasked"]) for r in regrowth],
+        marker="s",
+        linestyle="--",
+        color="black",
+        label="pruned units masked again",
+    )
+    f1_axis.axhline(summary["concept_f1"]["base"], color="tab:gray", linestyle=":", label="base")
+    f1_axis.set_ylim(0, 1)
+    f1_axis.set_xlabel("retraining round")
+    f1_axis.set_ylabel(f"{run.concept} F1 (test)")
+    f1_axis.set_title("without the regrown units")
+    f1_axis.legend(fontsize=8)
+    for axis in (share_axis, f1_axis):
+        axis.set_xticks(positions, rounds)
+        axis.grid(alpha=0.3, axis="y")
+    figure.suptitle(f"{run.config.model}: regrowth or relocation? ({summary['pruned']['count']} units, weights mode)")
+    return figure
+
+
+def number_or_nan(value: float | None) -> float:
+    """A value from JSON for a plot or table: None (unknown) becomes NaN."""
+    return math.nan if value is None else value

@@ -17,21 +17,25 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import pandas as pd
 from matplotlib.figure import Figure
 
 from lens_relearn.files import replace_file
 from lens_relearn.study.config import ExperimentConfig
 from lens_relearn.study.run_folder import RunFolder, finished_run
-from lens_relearn.views.neuron_views import neuron_views
+from lens_relearn.views.neuron_views import neuron_trajectory, neuron_views
 from lens_relearn.views.page import html_page
 from lens_relearn.views.plots import (
     RELOCATION_ROWS,
     f1_table,
+    number_or_nan,
+    plot_blend,
     plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_probes,
     plot_redistribution,
+    plot_regrowth,
     plot_relocation,
     plot_saliency_heatmap,
     plot_similarity,
@@ -114,7 +118,7 @@ def _relocation(summary: dict) -> str:
         return ""
     relocation = summary["relocation"]
     rows = [
-        (label, *(_number(relocation["conditions"][key][m]) for m in ("concept_f1", "other_f1", "f1")))
+        (label, *(number_or_nan(relocation["conditions"][key][m]) for m in ("concept_f1", "other_f1", "f1")))
         for key, label in RELOCATION_ROWS.items()
     ]
     concept = summary["concept"]
@@ -125,10 +129,6 @@ def _relocation(summary: dict) -> str:
     )
     header = ["condition", f"{concept} F1", "other types F1", "F1"]
     return f"<h2>Where the concept went</h2>{intro}{_table(header, rows)}"
-
-
-def _number(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 def _kept(f1: dict) -> str:
@@ -172,15 +172,31 @@ def _f1_tables(out: RunFolder) -> str:
     return "".join(parts)
 
 
+BLEND_HEADER = ["old class", "old class share: base → final", "concept share: base → final", "blend"]
+
+
+def _blend_cells(row: pd.Series) -> tuple[str, str, str, float]:
+    """A primed neuron's old class, the shares of it and of the concept before and after, and its blend."""
+    if "blend" not in row:
+        return ("–", "–", "–", math.nan)
+    old = row.old_class if isinstance(row.old_class, str) else "none"
+    old_shares = "–" if old == "none" else f"{row.old_share_before:.2f} → {row.old_share_after:.2f}"
+    return (old, old_shares, f"{row.concept_share_before:.2f} → {row.concept_share_after:.2f}", float(row.blend))
+
+
 def _primed(out: RunFolder, seed: int, count: int, top: int) -> str:
     primed = out.table("primed")
     primed = primed[primed.seed == seed]
     intro = (
         f"<p>Neurons among the top {top} of the last round's ranking that were neither among the "
-        f"top {top} at the base model nor pruned: the concept moved into them.</p>"
+        f"top {top} at the base model nor pruned: the concept moved into them. A neuron's old class is "
+        "the entity class other than the concept with the largest share of its top-activating words at the "
+        "base model; its blend is twice the smaller of that class's and the concept's shares after the last "
+        "round (1: an even mix of old and new, 0: one of them gone).</p>"
     )
     if primed.empty:
         return intro + f"<p>No primed neurons for seed {seed}.</p>"
+    intro += _blend_sentence(out.summary.get("blend"))
     primed = primed.head(count)
     intro += f"<p>The first {len(primed)} by final rank (seed {seed}):</p>"
     rows = [
@@ -192,6 +208,7 @@ def _primed(out: RunFolder, seed: int, count: int, top: int) -> str:
             r.concept_similarity_before,
             r.concept_similarity_after,
             r.similarity_to_base,
+            *_blend_cells(r),
             r.top_tokens_before,
             r.top_tokens_after,
         )
@@ -205,11 +222,110 @@ def _primed(out: RunFolder, seed: int, count: int, top: int) -> str:
         "concept similarity before",
         "concept similarity after",
         "similarity to base",
+        *BLEND_HEADER,
         "top tokens before",
         "top tokens after",
     ]
     views = neuron_views(out, list(zip(primed.layer, primed["index"], strict=True)), seed=seed)
     return intro + _table(header, rows) + "".join(view.body for view in views)
+
+
+def _blend_sentence(blend: dict | None) -> str:
+    """The primed neurons' blend in one sentence (means over the primed neurons of every seed).
+
+    Example:
+        >>> text = _blend_sentence({"occurrences": 50, "neurons": 4, "with_old_class": 3,
+        ...     "old_classes": {"PER": 2, "ORG": 1}, "primed": {"old_share_before": 0.3, "old_share_after": 0.1,
+        ...     "concept_share_before": 0.1, "concept_share_after": 0.5, "blend": 0.2, "entropy_before": 1.0,
+        ...     "entropy_after": 1.2}, "survivors": {"neurons": 90, "entropy_before": 0.9, "entropy_after": 0.95}})
+        >>> text[text.index("3 of") : text.index(" and the concept")]
+        "3 of the 4 primed neurons had an old class (PER 2, ORG 1). On average the old class's share went 0.30 → 0.10"
+    """
+    if not blend or not blend["neurons"]:
+        return ""
+    primed, survivors = blend["primed"], blend["survivors"]
+    classes = ", ".join(f"{html.escape(kind)} {count}" for kind, count in blend["old_classes"].items()) or "none"
+    return (
+        f"<p>Class composition counts each neuron's {blend['occurrences']} top-activating words. "
+        f"{blend['with_old_class']} of the {blend['neurons']} primed neurons had an old class ({classes}). "
+        f"On average the old class's share went {_share(primed['old_share_before'])} → "
+        f"{_share(primed['old_share_after'])} and the concept's {_share(primed['concept_share_before'])} → "
+        f"{_share(primed['concept_share_after'])} (blend {_share(primed['blend'])}); the entropy of their "
+        f"composition went {_share(primed['entropy_before'])} → {_share(primed['entropy_after'])} bits, against "
+        f"{_share(survivors['entropy_before'])} → {_share(survivors['entropy_after'])} for all "
+        f"{survivors['neurons']} surviving neurons.</p>"
+    )
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+BROWSER_SCRIPT = """
+(function () {
+  const select = document.getElementById("neuron-browser-select");
+  const filter = document.getElementById("neuron-browser-filter");
+  const shown = document.getElementById("neuron-browser-view");
+  function show() {
+    const template = document.getElementById(select.value);
+    if (template) shown.replaceChildren(document.importNode(template.content, true));
+  }
+  filter.addEventListener("input", function () {
+    const wanted = filter.value.trim().toLowerCase();
+    for (const option of select.options) option.hidden = !option.textContent.toLowerCase().includes(wanted);
+    const first = [...select.options].find(option => !option.hidden);
+    if (first && select.selectedOptions[0].hidden) { select.value = first.value; show(); }
+  });
+  select.addEventListener("change", show);
+  show();
+})();
+"""
+
+
+def _browser(out: RunFolder, seed: int, top: int = 100) -> str:
+    """Every one of the last round's top ``top`` neurons and every primed neuron, one pick away.
+
+    Each neuron's view, class composition, blend and trajectory is kept in a ``<template>``,
+    inert until picked; picking one copies it into the page, where its circuitsvis components
+    render. The page stays one file and asks for nothing outside it.
+    """
+    arm = out.arm(None)
+    final = out.neurons_at(seed, arm, out.final)
+    primed = out.table("primed")
+    primed = primed[primed.seed == seed].set_index(["layer", "index"])
+    chosen = final[(final.position < top) | final.set_index(["layer", "index"]).index.isin(primed.index)]
+    chosen = chosen.sort_values("position")
+    neurons = [(int(layer), int(index)) for layer, index in zip(chosen.layer, chosen["index"], strict=True)]
+    if not neurons:
+        return ""
+    views = neuron_views(out, neurons, seed=seed, arm=arm)
+    table = out.table("neurons")
+    table = table[(table.arm == arm) & (table.seed == seed)]
+    options, templates = [], []
+    for (layer, index), position, view in zip(neurons, chosen.position, views, strict=True):
+        key = f"neuron-L{layer}-{index}"
+        is_primed = (layer, index) in primed.index
+        label = f"L{layer}.{index}: rank {position + 1} at {out.final}{', primed' if is_primed else ''}"
+        options.append(f'<option value="{key}">{html.escape(label)}</option>')
+        rows = neuron_trajectory(table[(table.layer == layer) & (table["index"] == index)], out.stages)
+        rows = rows.drop(columns="top_tokens").assign(position=rows.position + 1)
+        trajectory = _table([c.replace("_", " ") for c in rows.columns], rows.itertuples(index=False))
+        blend = (
+            _table(BLEND_HEADER, [_blend_cells(primed.loc[(layer, index)])])
+            if is_primed
+            else "<p>Not a primed neuron (it was among the base model's top neurons, or pruned).</p>"
+        )
+        templates.append(
+            f'<template id="{key}">{view.body}<h4>Blend</h4>{blend}<h4>Trajectory</h4>{trajectory}</template>'
+        )
+    return (
+        f"<h2>Neuron browser</h2><p>The {int((chosen.position < top).sum())} best-ranked neurons after the last round "
+        f"and every primed neuron (seed {seed}, {html.escape(arm)} arm): pick one to see its view, class composition, "
+        'blend and trajectory.</p><p class="neuron-browser">'
+        '<label>filter <input id="neuron-browser-filter" type="search" placeholder="L5. or primed"></label> '
+        f'<label>neuron <select id="neuron-browser-select">{"".join(options)}</select></label></p>'
+        f'<div id="neuron-browser-view"></div>{"".join(templates)}<script>{BROWSER_SCRIPT}</script>'
+    )
 
 
 def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies: int = 3) -> Path:
@@ -246,6 +362,11 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         "the neurons that survived pruning.",
         "redistribution": "Share of each layer's surviving neurons with saliency above 0.5, at the base model "
         "and after the last round.",
+        "blend": "Entropy of the class composition of each surviving neuron's top-activating words, at the base "
+        "model and after the last round; primed neurons in red. Above the diagonal: a neuron mixes more classes "
+        "than before.",
+        "regrowth": "Regrowth or relocation: the share of the concept's saliency on the pruned units that grew "
+        "back, and the concept's F1 with them masked again, per round (means over seeds).",
     }
     figures = [  # the first plot checks that out_dir holds a finished study
         (plot_f1(out), captions["f1"]),
@@ -256,6 +377,8 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         (plot_saliency_heatmap(out, seed=seed), captions["heatmap"]),
         (plot_similarity(out, seed=seed), captions["similarity"]),
         (plot_redistribution(out), captions["redistribution"]),
+        (plot_blend(out, seed=seed), captions["blend"]),
+        *([(plot_regrowth(out), captions["regrowth"])] if "regrowth" in out.summary else []),
     ]
     config, summary = out.config, out.summary
     fields = json.loads(config.to_json())
@@ -266,6 +389,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         f"<h2>Figures</h2>{''.join(_figure(figure, caption) for figure, caption in figures)}"
         f"<h2>Primed neurons</h2>{_primed(out, seed, case_studies, config.primed_top)}"
         f"{_relocation(summary)}"
+        f"{_browser(out, seed)}"
         f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
     path = out.report_path

@@ -15,30 +15,22 @@ from lens_relearn.models.sites import Neuron
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.runner import load_stage
 from lens_relearn.tagger.model import Tagger
-from lens_relearn.views.neuron_views import neuron_views
+from lens_relearn.views.neuron_views import neuron_trajectory, neuron_views
 from lens_relearn.views.page import View
 from lens_relearn.views.plots import (
     f1_table,
+    plot_blend,
     plot_collateral,
     plot_f1,
     plot_layer_saliency,
     plot_probes,
     plot_redistribution,
+    plot_regrowth,
     plot_relocation,
     plot_saliency_heatmap,
     plot_similarity,
 )
 from lens_relearn.views.report import write_report
-
-TRAJECTORY_COLUMNS = [
-    "stage",
-    "position",
-    "saliency",
-    "pruned",
-    "concept_similarity",
-    "similarity_to_base",
-    "top_tokens",
-]
 
 
 @dataclass(frozen=True)
@@ -49,8 +41,9 @@ class NeuronCase:
         neuron: The neuron.
         arm: The arm it was followed in.
         seed: The seed.
-        trajectory: One row a stage: ranking position (0-based), saliency, whether it is pruned,
-            similarity of its top tokens to the concept and to its base top tokens, top tokens.
+        trajectory: One row a stage (``neuron_trajectory``): ranking position (0-based), saliency,
+            whether it is pruned, similarity of its top tokens to the concept and to its base top
+            tokens, the entropy of its class composition, top tokens.
         view: Its activations and top tokens at the base model and after each round.
     """
 
@@ -147,6 +140,14 @@ class Run(RunFolder):
         """Share of salient survivors per layer, base and last round (``plot_redistribution``)."""
         return plot_redistribution(self, arm=arm)
 
+    def plot_blend(self, *, seed: int = 0) -> Figure:
+        """Class-composition entropy before and after, primed neurons against all (``plot_blend``)."""
+        return plot_blend(self, seed=seed)
+
+    def plot_regrowth(self) -> Figure:
+        """What regrown pruned units carry, per round (``plot_regrowth``; weights mode, unfrozen)."""
+        return plot_regrowth(self)
+
     def stage(self, stage: str, *, seed: int = 0, arm: str | None = None) -> Tagger:
         """The tagger of a stage with its arm's pruning applied (``load_stage``)."""
         return load_stage(self.path, stage, seed=seed, arm=self.arm(arm))
@@ -164,8 +165,7 @@ class Run(RunFolder):
         ]
         if rows.empty:
             raise LensRelearnError(f"{self.path} has no neuron ({layer}, {index}) for seed {seed}, arm {arm!r}.")
-        order = {stage: i for i, stage in enumerate(self.stages)}
-        trajectory = rows.sort_values("stage", key=lambda s: s.map(order))[TRAJECTORY_COLUMNS].reset_index(drop=True)
+        trajectory = neuron_trajectory(rows, self.stages)
         (view,) = neuron_views(self, [(layer, index)], seed=seed, arm=arm)
         return NeuronCase(Neuron(layer, index), arm, seed, trajectory, view)
 

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,14 +67,23 @@ class Chromium:
         self.binary = binary
 
     def load(
-        self, path: Path, *, ready: str, probes: dict[str, str], screenshot: Path | None = None, timeout: float = 120
+        self,
+        path: Path,
+        *,
+        ready: str,
+        probes: dict[str, str],
+        actions: Sequence[tuple[str, str]] = (),
+        screenshot: Path | None = None,
+        timeout: float = 120,
     ) -> Page:
-        """Open ``path`` from ``file://``, wait until the JavaScript ``ready`` is true, read ``probes``.
+        """Open ``path`` from ``file://``, wait until the JavaScript ``ready`` is true, act, read ``probes``.
 
         Args:
             path: The HTML file.
             ready: An expression that becomes true once the page has rendered.
             probes: Expressions to evaluate after that, by name (values are JSON).
+            actions: What a reader does next, in order: an expression to run (a click, a choice),
+                then one that becomes true once the page has answered it.
             screenshot: Where to save a full-page PNG.
             timeout: Seconds for the whole visit.
         """
@@ -81,7 +91,7 @@ class Chromium:
         with tempfile.TemporaryDirectory() as profile:
             session = _Session(self.binary, profile)
             try:
-                session.visit(page, ready, probes, screenshot, time.monotonic() + timeout)
+                session.visit(page, ready, probes, actions, screenshot, time.monotonic() + timeout)
             finally:
                 session.close()
         return page
@@ -163,7 +173,15 @@ class _Session:
     def _log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
 
-    def visit(self, page: Page, ready: str, probes: dict[str, str], screenshot: Path | None, deadline: float) -> None:
+    def visit(
+        self,
+        page: Page,
+        ready: str,
+        probes: dict[str, str],
+        actions: Sequence[tuple[str, str]],
+        screenshot: Path | None,
+        deadline: float,
+    ) -> None:
         target = self.send("Target.createTarget", {"url": "about:blank"}, deadline=deadline)["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, deadline=deadline)[
             "sessionId"
@@ -183,12 +201,18 @@ class _Session:
                 raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
             return result["result"].get("value")
 
+        def wait_for(condition: str) -> None:
+            while not evaluate(condition):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the page never became ready ({condition})")
+                time.sleep(0.2)
+
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
             self._event(self._next(deadline, "the page to load"), session)
-        while not evaluate(ready):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the page never became ready ({ready})")
-            time.sleep(0.2)
+        wait_for(ready)
+        for action, answered in actions:
+            evaluate(action)
+            wait_for(answered)
         page.values = {name: evaluate(expression) for name, expression in probes.items()}
         if screenshot is not None:
             size = self.send("Page.getLayoutMetrics", session=session, deadline=deadline)["cssContentSize"]

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
@@ -69,9 +70,9 @@ def test_report_renders_offline_in_chromium(quick_report, chromium, tmp_path_fac
     values = page.values
     assert values["views"] >= 3 * 3 and values["views"] % 3 == 0, "3 neurons x sentences x (base, round1, round2)"
     assert values["rendered"] == values["views"]
-    assert values["images"] == 8
-    assert values["scripts"] == values["views"] + 1, "the circuitsvis bundle once, then one script a view"
-    for heading in ("F1 per stage", "Figures", "Primed neurons", "Config"):
+    assert values["images"] == 9
+    assert values["scripts"] == values["views"] + 2, "the circuitsvis bundle and the neuron browser, one script a view"
+    for heading in ("F1 per stage", "Figures", "Primed neurons", "Where the concept went", "Neuron browser", "Config"):
         assert heading in values["text"]
     assert (
         "NER data: synthetic (400 train, 150 validation, 150 test, 50 novel_test sentences); concept: LOC."
@@ -98,7 +99,49 @@ def test_tokens_from_the_data_show_as_text(payload_run, payloads, chromium):
     for payload in payloads:
         assert payload in page.values["text"], "the tables and top tokens show it as text"
         assert payload in page.values["view_text"], "the circuitsvis tokens show it as text"
-    assert page.values["scripts"] == page.values["views"] + 1
+    assert page.values["scripts"] == page.values["views"] + 2
+
+
+BROWSER = "document.getElementById('neuron-browser-view')"
+PICK_LAST = (
+    "(() => { const select = document.getElementById('neuron-browser-select');"
+    " select.value = select.options[select.options.length - 1].value;"
+    " select.dispatchEvent(new Event('change')); return select.value; })()"
+)
+PICKED = (
+    f"{BROWSER}.querySelector('h3').textContent === 'Neuron ' + "
+    "document.getElementById('neuron-browser-select').value.replace('neuron-', '').replace('-', '.')"
+    f" && [...{BROWSER}.querySelectorAll('.circuitsvis')].every(e => e.querySelector('.colored-tokens span'))"
+)
+
+
+def test_the_neuron_browser_shows_the_neuron_a_reader_picks(quick_report, chromium):
+    probes = {
+        "options": "[...document.getElementById('neuron-browser-select').options].map(o => o.textContent)",
+        "picked": "document.getElementById('neuron-browser-select').value",
+        "title": f"{BROWSER}.querySelector('h3').textContent",
+        "views": f"{BROWSER}.querySelectorAll('.circuitsvis').length",
+        "rendered": f"{BROWSER}.querySelectorAll('.circuitsvis .colored-tokens').length",
+        "bars": f"{BROWSER}.querySelectorAll('.composition').length",
+        "headings": f"[...{BROWSER}.querySelectorAll('h4')].map(h => h.textContent)",
+        "trajectory": f"[...{BROWSER}.querySelectorAll('table')].at(-1).rows.length",
+    }
+    page = chromium.load(quick_report, ready=READY, probes=probes, actions=[(PICK_LAST, PICKED)])
+    assert page.errors == [] and page.dialogs == [] and page.requests == [page.url]
+    values = page.values
+    primed = pd.read_csv(quick_report.parent / "primed.csv")
+    assert len(values["options"]) >= 100, "the last round's top 100 neurons at least"
+    assert sum(", primed" in option for option in values["options"]) == len(primed[primed.seed == 0])
+    layer, index = values["picked"].removeprefix("neuron-L").split("-")
+    assert values["title"] == f"Neuron L{layer}.{index}"
+    assert values["views"] > 0 and values["rendered"] == values["views"], "its circuitsvis view rendered"
+    assert values["bars"] == 3, "a composition bar for base, round1 and round2"
+    assert values["headings"] == ["Blend", "Trajectory"]
+    assert values["trajectory"] == 1 + 4, "a header and base, pruned, round1, round2"
+
+
+def test_the_report_of_the_quick_preset_stays_small(quick_report):
+    assert quick_report.stat().st_size < 15_000_000
 
 
 def test_the_page_check_catches_a_script_that_runs(payloads, chromium, tmp_path):
@@ -121,7 +164,7 @@ def test_notebook_runs(name, quick_run, monkeypatch):
     html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     if name.startswith("01"):
-        assert len(images) == 8, "the eight plots show inline"
+        assert len(images) == 9, "the nine plots show inline"
         texts = [o.data["text/plain"] for o in outputs if "text/plain" in o.get("data", {})]
         shown = next(t for t in texts if "'concept_corpus'" in t)  # pretty-printed over several lines
         assert "'source': 'validation'" in shown and "'sentences': 150" in shown and "'concept': 'LOC'" in shown

@@ -6,7 +6,13 @@ from lens_relearn import LensRelearnError, Sentence, load_model, load_ner
 from lens_relearn.data.alignment import encode, pool_words
 from lens_relearn.data.sentences import entity_class, find_concept
 from lens_relearn.models.sites import neuron_site
-from lens_relearn.neurons.activations import ActivationStats, collect_stats, top_tokens, word_activations
+from lens_relearn.neurons.activations import (
+    ActivationStats,
+    collect_stats,
+    composition_entropy,
+    top_tokens,
+    word_activations,
+)
 from lens_relearn.neurons.ranking import rank_neurons
 
 PLACES = ["Paris", "London", "Berlin", "Tokyo", "Rome", "Madrid"]
@@ -184,3 +190,33 @@ def test_stats_round_trip(tmp_path):
     stats.save(tmp_path / "stats.safetensors")
     again = ActivationStats.load(tmp_path / "stats.safetensors")
     assert again.classes == stats.classes and torch.equal(again.total, stats.total)
+
+
+def test_planted_location_neuron_composition_is_all_places(planted):
+    sentences = corpus()
+    stats = collect_stats(planted, sentences, progress=False)
+    n_places = sum(t == "B-LOC" for s in sentences for t in s.tags)
+    described = top_tokens(planted, sentences, stats, [(0, 7)], n_examples=0, n_occurrences=n_places, progress=False)
+    shares = dict(zip(described.classes, described.composition[0].tolist(), strict=True))
+    assert shares["LOC"] == 1.0 and set(shares) == {"O", "LOC", "PER"}
+    assert float(composition_entropy(described.composition[0])) == 0.0
+    wider = top_tokens(planted, sentences, stats, [(0, 7)], n_examples=0, n_occurrences=2 * n_places, progress=False)
+    assert dict(zip(wider.classes, wider.composition[0].tolist(), strict=True))["LOC"] == 0.5
+
+
+def test_streamed_composition_equals_a_top_k_over_every_word():
+    model, sentences = load_model("tiny-bert"), corpus(30, seed=5)
+    stats = collect_stats(model, sentences, progress=False)
+    neurons = [(0, 3), (1, 200), (1, 17)]
+    described = top_tokens(
+        model, sentences, stats, neurons, n_examples=0, n_occurrences=25, batch_size=4, progress=False
+    )
+    values = torch.cat(word_activations(model, sentences, neurons))  # words neurons, corpus order
+    classes = [stats.classes.index(entity_class(t)) for s in sentences for t in s.tags]
+    layer, unit = torch.tensor(neurons).T
+    z = ((values - stats.mean()[layer, unit].float()) / stats.std()[layer, unit].float()).abs()
+    for column in range(len(neurons)):
+        chosen = z[:, column].topk(25).indices
+        expected = torch.bincount(torch.tensor(classes)[chosen], minlength=len(stats.classes)).double() / 25
+        torch.testing.assert_close(described.composition[column], expected, rtol=0, atol=1e-12)
+    assert torch.allclose(described.composition.sum(1), torch.ones(3, dtype=torch.float64))

@@ -3,10 +3,25 @@
 import json
 
 import pytest
+import torch
 
-from lens_relearn import evaluate_tagger, load_stage, plot_relocation, preset, prune, run_experiment, write_report
+from lens_relearn import (
+    LensRelearnError,
+    evaluate_tagger,
+    find_concept,
+    load_stage,
+    plot_regrowth,
+    plot_relocation,
+    preset,
+    prune,
+    random_neurons,
+    run_experiment,
+    write_report,
+)
 from lens_relearn.models.sites import Neuron
+from lens_relearn.study import runner
 from lens_relearn.study.run_folder import RunFolder
+from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores
 
 CONDITIONS = ("base", "base_without_carriers", "final", "final_without_carriers", "final_without_random")
@@ -90,11 +105,24 @@ def test_unfrozen_weights_pruning_splits_regrowth_from_relocation(tmp_path):
     assert list(summary["regrowth"]) == ["round1", "round2"]
     assert summary["regrowth"]["round2"]["pruned_in_top"] == split["pruned_in_top"]
     assert "regrowth_split" not in folder.stage_record(0, "concept", "pruned")
+    share_axis, f1_axis = plot_regrowth(out).axes
+    assert [bar.get_height() for bar in share_axis.patches] == pytest.approx(
+        [summary["regrowth"][r]["pruned_saliency_share"] for r in ("round1", "round2")]
+    )
+    retrained, remasked, _ = f1_axis.lines
+    assert list(retrained.get_ydata()) == pytest.approx(summary["concept_f1"]["rounds"])
+    assert list(remasked.get_ydata()) == pytest.approx(
+        [summary["regrowth"][r]["concept_f1_remasked"] for r in ("round1", "round2")]
+    )
+    page = write_report(out, case_studies=0).read_text()
+    assert page.count('<img alt="') == 10 and '<img alt="Regrowth or relocation' in page
 
 
 def test_frozen_pruning_has_no_regrowth_block(tiny_run):
     summary = json.loads((tiny_run / "summary.json").read_text())
     assert "regrowth" not in summary
+    with pytest.raises(LensRelearnError, match="prune_mode='weights' and freeze=False"):
+        plot_regrowth(tiny_run)
     assert "regrowth_split" not in RunFolder(tiny_run).stage_record(0, "concept", "round2")
 
 
@@ -104,3 +132,71 @@ def test_the_relocation_plot_draws_each_condition_from_the_summary(tiny_run):
     concept_bars, other_bars = axis.containers
     assert [bar.get_height() for bar in concept_bars] == pytest.approx([c["concept_f1"] for c in conditions.values()])
     assert [bar.get_height() for bar in other_bars] == pytest.approx([c["other_f1"] for c in conditions.values()])
+
+
+FLAG, OUT = 0, 1  # residual dimensions of tiny-bert (d_model 64) the planted circuit writes
+
+
+def plant_loc_carrier(tagger: Tagger, loc_words: list[str], unit: int) -> None:
+    """Route LOC through one MLP unit of tiny-bert's last layer, in the weights.
+
+    The LOC words' first sub-tokens get a flag in the input embeddings (residual dimension
+    ``FLAG``); unit ``(1, unit)`` reads only that flag (GELU(x_FLAG - 4)) and writes only into
+    dimension ``OUT``; the head's B-LOC and I-LOC scores gain 10 (x_OUT - 4.5), so they win
+    where the unit fires and lose by far where it is silent. Without the unit, the tagger finds
+    no location at all.
+    """
+    parameters = dict(tagger.named_parameters())
+    block = "model.blocks.1._original_component."
+    tokenizer = tagger.model.tokenizer
+    flagged = sorted({tokenizer(word, add_special_tokens=False)["input_ids"][0] for word in loc_words})
+    with torch.no_grad():
+        parameters["model.embed._original_component.weight"][flagged, FLAG] += 1.0
+        reads, bias = (parameters[block + f"intermediate.dense._original_component.{p}"] for p in ("weight", "bias"))
+        writes = parameters[block + "output.dense._original_component.weight"]
+        reads[unit], bias[unit] = 0.0, -4.0
+        reads[unit, FLAG] = 1.0
+        writes[:, unit] = 0.0
+        writes[OUT, unit] = 3.0
+        for label in ("B-LOC", "I-LOC"):
+            tagger.head.weight[tagger.label_index[label], OUT] += 10.0
+            tagger.head.bias[tagger.label_index[label]] -= 45.0
+
+
+def test_a_neuron_planted_to_carry_loc_after_retraining_is_found_by_the_causal_test(tmp_path, monkeypatch):
+    config = preset(
+        "quick",
+        model="tiny-bert",
+        n_train=60,
+        n_validation=30,
+        n_test=20,
+        n_novel=0,
+        base_epochs=1,
+        rounds=1,
+        arms=("concept",),
+    )
+    out = tmp_path / "run"
+    data = config.load_data()
+    loc = find_concept("LOC", data.labels)
+    planted: list[Neuron] = []
+    train = runner.train_tagger
+
+    def retrain_then_plant(tagger, sentences, **kwargs):
+        train(tagger, sentences, **kwargs)
+        if kwargs["seed"] == 1:  # seed 0's first round: "retraining" ends with the planted carrier
+            folder = RunFolder(out)
+            pruned = folder.pruned(0, "concept")
+            controls = random_neurons(tagger.model, len(pruned), seed=0, exclude=pruned)  # the test's own draw
+            unit = next(i for i in range(256) if Neuron(1, i) not in {*pruned, *controls})
+            planted.append(Neuron(1, unit))
+            plant_loc_carrier(tagger, loc.words(data.validation + data.test), unit)
+
+    monkeypatch.setattr(runner, "train_tagger", retrain_then_plant)
+    summary = run_experiment(config, out, progress=False)
+    record = RunFolder(out).relocation(0)
+    assert planted and record["carriers"][0] == list(planted[0]), "the planted unit is the best-ranked survivor"
+    assert record["final"]["concept_f1"] > 0.5, "the planted circuit tags locations"
+    assert record["final_without_carriers"]["concept_f1"] == 0.0, "ablating the carriers removes LOC"
+    assert record["final_without_random"]["concept_f1"] > record["final"]["concept_f1"] - 0.15
+    assert record["base_without_carriers"]["concept_f1"] >= record["base"]["concept_f1"] - 0.15
+    assert summary["relocation"]["conditions"]["final_without_carriers"]["concept_f1"] == 0.0

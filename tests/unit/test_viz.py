@@ -16,6 +16,7 @@ from lens_relearn import (
     f1_table,
     neuron_view,
     neuron_views,
+    plot_blend,
     plot_collateral,
     plot_f1,
     plot_layer_saliency,
@@ -33,6 +34,7 @@ from lens_relearn.views.plots import ARM_STYLE
 
 PAYLOAD = "<script>alert(1)</script>"
 PLOTS = [
+    plot_blend,
     plot_f1,
     plot_collateral,
     plot_layer_saliency,
@@ -267,8 +269,9 @@ def test_report_command_writes_one_self_contained_page(tiny_run, capsys):
     assert f"report: {path.resolve()}" in capsys.readouterr().out
     page = path.read_text()
     assert page.count("var CircuitsVis=") == 1
-    assert page.count('<img alt="') == 8
-    mounts = page.count("CircuitsVis.render(")
+    assert page.count('<img alt="') == 9
+    shown = re.sub(r"<template .*?</template>", "", page, flags=re.DOTALL)  # the neuron browser's, inert
+    mounts = shown.count("CircuitsVis.render(")
     assert 0 < mounts <= 4 * 3 and mounts % 3 == 0, "one neuron x up to 4 sentences x 3 stages"
     assert re.search(r"""(src|href)=["'](?!data:)""", page) is None
     for section in ("F1 per stage", "Figures", "Primed neurons", "Config"):
