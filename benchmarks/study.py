@@ -12,6 +12,8 @@ similarities), saving taggers and tables, the summary.
 
 Prints wall seconds; training seconds and share; describing seconds and share, split into
 evaluate, statistics and top tokens; the other share; and the ratio describing / training.
+Then it writes the study's HTML report (``write_report``, neuron browser included) and prints
+its seconds and size, apart from the study's wall time.
 
     python benchmarks/study.py [--preset quick] [--seeds 0] [--out DIR]
 """
@@ -28,8 +30,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from lens_relearn.models.loading import quiet_libraries
 from lens_relearn.study import runner
 from lens_relearn.study.config import PRESETS, ExperimentConfig, preset
+from lens_relearn.views.report import write_report
 
 TIMED = {  # module attribute: (part, label)
     "train_tagger": ("training", "training"),
@@ -93,6 +97,15 @@ def report(config: ExperimentConfig, wall: float, calls: dict[str, list[float]])
     print(f"ratio describing / training: {ratio:.2f}")
 
 
+def timed_report(out: Path) -> None:
+    """Write the finished study's report and print how long it took and how large it is."""
+    start = time.perf_counter()
+    with quiet_libraries():
+        path = write_report(out)
+    seconds, size = time.perf_counter() - start, path.stat().st_size / 1e6
+    print(f"report (write_report, after the study): {seconds:.1f} s, {size:.1f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -110,11 +123,14 @@ def main() -> None:
         if args.out.exists() and any(args.out.iterdir()):
             raise SystemExit(f"{args.out} is not empty: a study there would resume, not run; choose another folder.")
         wall, calls = timed_run(config, args.out)
+        report(config, wall, calls)
+        timed_report(args.out)
         print(f"results: {args.out.resolve()}")
     else:
         with tempfile.TemporaryDirectory(prefix="lens-relearn-study-") as folder:
             wall, calls = timed_run(config, Path(folder) / "run")
-    report(config, wall, calls)
+            report(config, wall, calls)
+            timed_report(Path(folder) / "run")
 
 
 if __name__ == "__main__":
