@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from lens_relearn.errors import LensRelearnError
 
@@ -212,3 +213,32 @@ def find_concept(concept: str | Concept, labels: Sequence[str]) -> Concept:
         )
     tags = tuple(tag for tag in labels if entity_class(tag) in members)
     return Concept(name, members, tags, classes)
+
+
+RetrainData = Literal["full", "without_concept", "concept_as_o"]
+RETRAIN_DATA: tuple[RetrainData, ...] = get_args(RetrainData)
+
+
+def retraining_sentences(sentences: Sequence[Sentence], concept: Concept, condition: str) -> list[Sentence]:
+    """The training sentences a retraining condition shows the tagger.
+
+    ``full``: all of them. ``without_concept``: only those with no word of the concept, so any
+    recovery of it comes from what the model kept, not from being taught again.
+    ``concept_as_o``: all of them, the concept's tags relabelled ``O``, so the tagger is taught
+    to ignore the concept.
+
+    Example:
+        >>> loc = find_concept("LOC", CONLL_TAGS)
+        >>> data = [Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"]), Sentence(["Ada", "ran"], ["B-PER", "O"])]
+        >>> [s.words for s in retraining_sentences(data, loc, "without_concept")]
+        [['Ada', 'ran']]
+        >>> retraining_sentences(data, loc, "concept_as_o")[0].tags
+        ['O', 'O', 'O']
+    """
+    if condition == "full":
+        return list(sentences)
+    if condition == "without_concept":
+        return [s for s in sentences if not any(concept.covers(t) for t in s.tags)]
+    if condition == "concept_as_o":
+        return [Sentence(s.words, ["O" if concept.covers(t) else t for t in s.tags]) for s in sentences]
+    raise LensRelearnError(f"Unknown retraining condition {condition!r}; choose one of {', '.join(RETRAIN_DATA)}.")

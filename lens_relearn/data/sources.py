@@ -78,9 +78,9 @@ def load_ner(
     data = _load(source, tag_column)
     return dataclasses.replace(
         data,
-        train=_subsample(data.train, sizes["n_train"], seed, "train"),
-        validation=_subsample(data.validation, sizes["n_validation"], seed, "validation"),
-        test=_subsample(data.test, sizes["n_test"], seed, "test"),
+        train=subsample(data.train, sizes["n_train"], seed, "train"),
+        validation=subsample(data.validation, sizes["n_validation"], seed, "validation"),
+        test=subsample(data.test, sizes["n_test"], seed, "test"),
     )
 
 
@@ -111,14 +111,14 @@ def _load(source: str | Path, tag_column: str) -> NerData:
     )
 
 
-def _subsample(sentences: list[Sentence], size: int | None, seed: int, split: str) -> list[Sentence]:
+def subsample(sentences: list[Sentence], size: int | None, seed: int, split: str) -> list[Sentence]:
     """At most ``size`` sentences drawn by ``seed``, in their order; all of them if ``size`` is None or larger.
 
     Growing ``size`` keeps the sentences drawn before: ``size`` 50 takes the 40 of ``size`` 40 and 10 more.
 
     Example:
         >>> sentences = [Sentence([word], ["O"]) for word in "abcdefgh"]
-        >>> [["".join(s.words[0] for s in _subsample(sentences, n, 0, "train")) for n in (3, 5, 9)]]
+        >>> [["".join(s.words[0] for s in subsample(sentences, n, 0, "train")) for n in (3, 5, 9)]]
         [['afh', 'adefh', 'abcdefgh']]
     """
     if size is None:

@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints, no_type_c
 
 from lens_relearn.data.alignment import Aggregation
 from lens_relearn.data.concept_corpus import read_concept_corpus
-from lens_relearn.data.sentences import Concept, NerData, Sentence, find_concept, labels_of
+from lens_relearn.data.sentences import RETRAIN_DATA, Concept, NerData, RetrainData, Sentence, find_concept, labels_of
 from lens_relearn.data.sources import load_ner
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Site
@@ -18,6 +18,29 @@ from lens_relearn.neurons.ranking import Method
 
 Arm = Literal["concept", "random", "none"]
 ARMS: tuple[Arm, ...] = get_args(Arm)
+CONDITION_MARK = "@"  # an arm's name: its pruning, then CONDITION_MARK and its retraining data unless "full"
+
+
+def arm_parts(arm: str) -> tuple[Arm, RetrainData]:
+    """An arm's pruning and its retraining data, from its name (``concept@without_concept``).
+
+    Example:
+        >>> arm_parts("concept"), arm_parts("random@concept_as_o")
+        (('concept', 'full'), ('random', 'concept_as_o'))
+        >>> arm_parts("concept@never")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lens_relearn.errors.LensRelearnError: Unknown arm 'concept@never': an arm is concept, random or none, ...
+    """
+    pruning, _, condition = arm.partition(CONDITION_MARK)
+    condition = condition or "full"
+    if pruning not in ARMS or condition not in RETRAIN_DATA or arm.endswith(CONDITION_MARK + "full"):
+        raise LensRelearnError(
+            f"Unknown arm {arm!r}: an arm is {', '.join(ARMS[:-1])} or {ARMS[-1]}, optionally followed by "
+            f"{CONDITION_MARK}without_concept or {CONDITION_MARK}concept_as_o (retrained without the concept's "
+            "sentences, or with its tags relabelled O)."
+        )
+    return pruning, condition
 
 
 def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -67,7 +90,11 @@ class ExperimentConfig:
     prune_mode: Mode = _help("mask (permanent hook) or weights", "mask")
     prune_value: Value = _help("what a masked unit becomes: zero or mean", "zero")
     freeze: bool = _help("weights mode: keep pruned weights at zero during retraining", True)
-    arms: tuple[Arm, ...] = _help("arms to run: concept, random, none", ("concept", "random"))
+    arms: tuple[str, ...] = _help(
+        "arms to run: concept, random, none, each optionally retrained @without_concept or @concept_as_o "
+        "(e.g. concept@without_concept); the first is the main arm",
+        ("concept", "random"),
+    )
     base_epochs: int = _help("epochs of the base fine-tune", 3)
     base_checkpoint: str | None = _help("a saved base tagger to start from instead of fine-tuning", None)
     rounds: int = _help("retraining rounds after pruning", 4)
@@ -84,6 +111,10 @@ class ExperimentConfig:
     relocation_count: int | None = _help(
         "neurons the causal relocation test ablates after the last round (default: as many as pruned)", None
     )
+    monitor_sentences: int = _help(
+        "validation sentences (a fixed, seeded subset) scored during training for the recovery curves; 0: none", 100
+    )
+    monitor_every: int | None = _help("steps between recovery-curve points (default: a tenth of a round)", None)
 
     def __post_init__(self) -> None:
         """Refuse impossible configs before anything is loaded or trained."""
@@ -96,6 +127,10 @@ class ExperimentConfig:
                 allowed = get_args(get_args(kind)[0])
                 if not value or len(set(value)) != len(value) or set(value) - set(allowed):
                     raise LensRelearnError(f"{f.name}={value!r} must be distinct names among {_listed(allowed)}.")
+        if not self.arms or len(set(self.arms)) != len(self.arms):
+            raise LensRelearnError(f"arms={self.arms!r} must be one or more distinct arms.")
+        for arm in self.arms:
+            arm_parts(arm)
         if not self.seeds:
             raise LensRelearnError("At least one seed is needed.")
         for name in (
@@ -113,6 +148,10 @@ class ExperimentConfig:
         for name in ("n_train", "n_validation", "n_test", "n_novel"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 0 (or None: the source's own).")
+        if self.monitor_sentences < 0:
+            raise LensRelearnError(f"monitor_sentences={self.monitor_sentences} must be at least 0 (0: none).")
+        if self.monitor_every is not None and self.monitor_every < 1:
+            raise LensRelearnError(f"monitor_every={self.monitor_every} must be at least 1 (or None: a tenth a round).")
         if self.relocation_count is not None and self.relocation_count < 1:
             raise LensRelearnError(f"relocation_count={self.relocation_count} must be at least 1 (or None).")
         if self.prune_count is not None and self.prune_count < 0:

@@ -3,10 +3,10 @@
 A run folder holds::
 
     config.json  summary.json  performance.csv  types.csv  layers.csv  neurons.parquet  primed.csv  probes.csv
-    report.html
-    seed{s}/base/{stage.json, neurons.parquet, layers.csv, probes.csv, tagger/}
-    seed{s}/{arm}/pruned/{pruned.json, stage.json, neurons.parquet, layers.csv, probes.csv}
-    seed{s}/{arm}/round{r}/{stage.json, neurons.parquet, layers.csv, probes.csv, tagger/, schedule.pt}
+    dynamics.csv  report.html
+    seed{s}/base/{stage.json, neurons.parquet, layers.csv, probes.csv, dynamics.csv, tagger/}
+    seed{s}/{arm}/pruned/{pruned.json, stage.json, neurons.parquet, layers.csv, probes.csv, dynamics.csv}
+    seed{s}/{arm}/round{r}/{stage.json, neurons.parquet, layers.csv, probes.csv, dynamics.csv, tagger/, schedule.pt}
     seed{s}/relocation.json
 
 Every file is written atomically; a stage's ``stage.json`` is written last, so a stage is
@@ -28,8 +28,8 @@ from lens_relearn.files import replace_file
 from lens_relearn.models.sites import Neuron
 from lens_relearn.study.config import ExperimentConfig
 
-Table = Literal["performance", "types", "layers", "neurons", "primed", "probes"]
-StageTable = Literal["neurons", "layers", "probes"]
+Table = Literal["performance", "types", "layers", "neurons", "primed", "probes", "dynamics"]
+StageTable = Literal["neurons", "layers", "probes", "dynamics"]
 TABLE_FILES: dict[str, str] = {
     "performance": "performance.csv",
     "types": "types.csv",
@@ -37,6 +37,7 @@ TABLE_FILES: dict[str, str] = {
     "neurons": "neurons.parquet",
     "primed": "primed.csv",
     "probes": "probes.csv",
+    "dynamics": "dynamics.csv",
 }
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"

@@ -17,14 +17,15 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 import torch
 from einops import rearrange
 
-from lens_relearn.data.sentences import Sentence, find_concept, labels_of
+from lens_relearn.data.sentences import Sentence, find_concept, labels_of, retraining_sentences
+from lens_relearn.data.sources import subsample
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.loading import load_model, quiet_libraries
 from lens_relearn.models.sites import Neuron, NeuronSite, neuron_site
@@ -34,12 +35,21 @@ from lens_relearn.neurons.probes import layer_probes
 from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
 from lens_relearn.stats import interval, selectivity, spearman
-from lens_relearn.study.config import ExperimentConfig, _prune_count
+from lens_relearn.study.config import ExperimentConfig, _prune_count, arm_parts
 from lens_relearn.study.run_folder import RunFolder
-from lens_relearn.study.tables import InputEmbedder, layer_table, neuron_table, primed_neurons, token_vector
+from lens_relearn.study.tables import (
+    InputEmbedder,
+    layer_table,
+    neuron_table,
+    primed_neurons,
+    recovery_measures,
+    token_vector,
+)
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
 from lens_relearn.tagger.training import Schedule, steps_per_epoch, train_tagger
+
+DYNAMICS = ["seed", "arm", "stage", "step", "examples", "f1", "concept_f1", "other_f1"]  # dynamics.csv's columns
 
 
 class _Study:
@@ -63,6 +73,19 @@ class _Study:
         self.embedder = InputEmbedder(model)
         self.concept_vector = token_vector(self.embedder, self.corpus_concept.words(self.corpus))
         self.splits = {k: v for k, v in self.data.splits().items() if k != "train"}
+        self.monitor_set = subsample(self.data.validation, config.monitor_sentences, 0, "monitor")
+        self.concept_arm = next((arm for arm in config.arms if arm_parts(arm)[0] == "concept"), None)
+        self.training = {arm: self._training_sentences(arm) for arm in config.arms}
+
+    def _training_sentences(self, arm: str) -> list[Sentence]:
+        """What an arm retrains on: the training split, without the concept's sentences, or with its tags as O."""
+        condition = arm_parts(arm)[1]
+        sentences = retraining_sentences(self.data.train, self.concept, condition)
+        if not sentences:
+            raise LensRelearnError(
+                f"The arm {arm!r} has no sentences to retrain on: every training sentence holds {self.concept.name}."
+            )
+        return sentences
 
     # Stages -------------------------------------------------------------------------------
 
@@ -71,7 +94,7 @@ class _Study:
             self._base(seed)
             for arm in self.config.arms:
                 self._arm(seed, arm)
-            if "concept" in self.config.arms:
+            if self.concept_arm is not None:
                 self._relocation(seed)
         return self._summarise()
 
@@ -80,10 +103,13 @@ class _Study:
             start = time.perf_counter()
             if self.config.base_checkpoint:
                 tagger = Tagger.load(self.config.base_checkpoint)
+                curve = [self._monitor_point(tagger, seed, "", "base", 0, 0)] if self.monitor_set else []
             else:
                 tagger = Tagger(
                     load_model(self.config.model), self.data.labels, aggregation=self.config.aggregation, seed=seed
                 )
+                steps = self.config.base_epochs * steps_per_epoch(len(self.data.train), self.config.batch_size)
+                curve, monitor = self._monitored(tagger, seed, "", "base", 0, 0)
                 train_tagger(
                     tagger,
                     self.data.train,
@@ -92,10 +118,12 @@ class _Study:
                     batch_size=self.config.batch_size,
                     seed=seed,
                     warmup_fraction=self.config.warmup_fraction,
+                    monitor=monitor,
+                    monitor_every=self._monitor_every(steps),
                     progress=self.progress,
                 )
             tagger.save(self.folder.tagger_dir(seed, "", "base"))
-            self._describe(tagger, seed, "", "base", pruned=None, start=start)
+            self._describe(tagger, seed, "", "base", pruned=None, start=start, curve=curve)
 
     def _arm(self, seed: int, arm: str) -> None:
         tagger = Tagger.load(self.folder.tagger_dir(seed, arm, "base"))
@@ -110,8 +138,12 @@ class _Study:
             freeze=self.config.freeze,
         )
         if not self.folder.is_finished(seed, arm, "pruned"):
-            self._describe(tagger, seed, arm, "pruned", pruned=handle, start=time.perf_counter())
-        epoch_steps = steps_per_epoch(len(self.data.train), self.config.batch_size)
+            start = time.perf_counter()
+            curve = [self._monitor_point(tagger, seed, arm, "pruned", 0, 0)] if self.monitor_set else []
+            self._describe(tagger, seed, arm, "pruned", pruned=handle, start=start, curve=curve)
+        sentences = self.training[arm]
+        epoch_steps = steps_per_epoch(len(sentences), self.config.batch_size)
+        round_steps = self.config.round_epochs * epoch_steps
         schedule = None
         if not self.config.restart_optimizer:
             schedule = Schedule(
@@ -129,28 +161,69 @@ class _Study:
                 if schedule is not None:
                     schedule.load_state_dict(self.folder.schedule(seed, arm, previous))
             start = time.perf_counter()
+            done = round_number - 1
+            curve, monitor = self._monitored(
+                tagger, seed, arm, stage, done * round_steps, done * self.config.round_epochs * len(sentences)
+            )
             train_tagger(
                 tagger,
-                self.data.train,
+                sentences,
                 epochs=self.config.round_epochs,
                 lr=self.config.lr,
                 batch_size=self.config.batch_size,
                 seed=seed * 1000 + round_number,
                 warmup_fraction=self.config.warmup_fraction,
                 schedule=schedule,
+                monitor=monitor,
+                monitor_every=self._monitor_every(round_steps),
                 progress=self.progress,
             )
             tagger.save(self.folder.tagger_dir(seed, arm, stage))
             if schedule is not None:
                 self.folder.write_schedule(seed, arm, stage, schedule.state_dict())
-            self._describe(tagger, seed, arm, stage, pruned=handle, start=start)
+            self._describe(tagger, seed, arm, stage, pruned=handle, start=start, curve=curve)
         handle.remove()
+
+    def _monitor_every(self, steps: int) -> int:
+        """Steps between recovery-curve points: the config's, or a tenth of the training run (at least 1)."""
+        return self.config.monitor_every or max(1, math.ceil(steps / 10))
+
+    def _monitored(
+        self, tagger: Tagger, seed: int, arm: str, stage: str, step: int, examples: int
+    ) -> tuple[list[dict], Callable[[int, int], None] | None]:
+        """A list that fills with recovery-curve points, and the monitor for ``train_tagger`` that fills it.
+
+        ``step`` and ``examples`` are where this training run starts on the curve (rounds continue it).
+        """
+        curve: list[dict] = []
+        if not self.monitor_set:
+            return curve, None
+
+        def monitor(steps: int, seen: int) -> None:
+            curve.append(self._monitor_point(tagger, seed, arm, stage, step + steps, examples + seen))
+
+        return curve, monitor
+
+    def _monitor_point(self, tagger: Tagger, seed: int, arm: str, stage: str, step: int, examples: int) -> dict:
+        """One point of a recovery curve: F1, concept F1 and other types' F1 on the monitor sentences."""
+        scores = evaluate_tagger(tagger, self.monitor_set)
+        return {
+            "seed": seed,
+            "arm": arm or None,
+            "stage": stage,
+            "step": step,
+            "examples": examples,
+            "f1": scores["f1"],
+            "concept_f1": concept_scores(scores, self.concept.members)["f1"],
+            "other_f1": _mean_f1(scores, self.concept.contrast),
+        }
 
     def _choose(self, seed: int, arm: str, tagger: Tagger) -> list[Neuron]:
         """The neurons an arm prunes, chosen once and kept in the run folder."""
         if self.folder.has_pruned(seed, arm):
             return self.folder.pruned(seed, arm)
-        if arm == "concept":
+        pruning = arm_parts(arm)[0]
+        if pruning == "concept":
             scores = self.folder.stage_table(seed, arm, "base")["score"].to_numpy()
             ranking = Ranking(
                 self.concept.name,
@@ -159,7 +232,7 @@ class _Study:
                 rearrange(torch.tensor(scores), "(layers units) -> layers units", units=self.site.units),
             )
             neurons = ranking.top(self.count)
-        elif arm == "random":
+        elif pruning == "random":
             neurons = random_neurons(tagger.model, self.count, site=self.config.site, seed=seed)
         else:
             neurons = []
@@ -187,13 +260,15 @@ class _Study:
         """
         if self.folder.has_relocation(seed):
             return
+        arm = self.concept_arm
+        assert arm is not None  # run() calls this only with a concept arm
         final = self.config.stages()[-1]
-        table = self.folder.stage_table(seed, "concept", final)
+        table = self.folder.stage_table(seed, arm, final)
         carriers = concept_carriers(table, self.config.relocation_count or self.count)
         count = len(carriers)
-        pruned = self.folder.pruned(seed, "concept")
+        pruned = self.folder.pruned(seed, arm)
         base = Tagger.load(self.folder.tagger_dir(seed, "", "base"))
-        retrained = load_stage(self.folder.path, final, seed=seed, arm="concept")
+        retrained = load_stage(self.folder.path, final, seed=seed, arm=arm)
         others = random_neurons(retrained.model, count, site=self.config.site, seed=seed, exclude=pruned)
         record = {
             "count": count,
@@ -226,9 +301,19 @@ class _Study:
         return _unit_means(self.folder, seed, self.site) if self.config.prune_value == "mean" else None
 
     def _describe(
-        self, tagger: Tagger, seed: int, arm: str, stage: str, pruned: PrunedNeurons | None, start: float
+        self,
+        tagger: Tagger,
+        seed: int,
+        arm: str,
+        stage: str,
+        pruned: PrunedNeurons | None,
+        start: float,
+        curve: Sequence[dict] = (),
     ) -> None:
-        """Evaluate and describe a stage, then mark it finished (its record last)."""
+        """Evaluate and describe a stage, then mark it finished (its record last).
+
+        ``curve`` holds the stage's points of the recovery curve (training, or the pruned model at step 0).
+        """
         scores = {split: evaluate_tagger(tagger, sentences) for split, sentences in self.splits.items()}
         corpus = self.corpus
         stats = collect_stats(
@@ -271,6 +356,7 @@ class _Study:
             progress=self.progress,
         )
         self.folder.write_stage_table(seed, arm, stage, "probes", probes)
+        self.folder.write_stage_table(seed, arm, stage, "dynamics", pd.DataFrame(list(curve), columns=DYNAMICS))
         record = {
             "seed": seed,
             "arm": arm or None,
@@ -334,18 +420,25 @@ class _Study:
             ]
         )
         self.folder.write_table("types", types)
-        neurons, layers, probes = [], [], []
+        neurons, layers, probes, dynamics = [], [], [], []
         for r in records:
             keys = {"seed": r["seed"], "arm": r["arm"], "stage": r["stage"]}
             neurons.append(self.folder.stage_table(r["seed"], r["arm"], r["stage"], "neurons").assign(**keys))
             layers.append(self.folder.stage_table(r["seed"], r["arm"], r["stage"], "layers").assign(**keys))
             probes.append(self.folder.stage_table(r["seed"], r["arm"], r["stage"], "probes").assign(**keys))
+            points = self.folder.stage_table(r["seed"], r["arm"], r["stage"], "dynamics")
+            dynamics.append(points.assign(arm=r["arm"]) if r["stage"] != "base" or r["arm"] == config.arms[0] else None)
         neurons_all = pd.concat(neurons, ignore_index=True)
         layers_all = pd.concat(layers, ignore_index=True)
         probes_all = pd.concat(probes, ignore_index=True)
+        dynamics_all = pd.concat([d for d in dynamics if d is not None and len(d)], ignore_index=True)
+        if dynamics_all.empty:
+            dynamics_all = pd.DataFrame(columns=DYNAMICS)
+        dynamics_all.loc[dynamics_all.stage == "base", "arm"] = None  # the base curve is the seed's, not an arm's
         self.folder.write_table("neurons", neurons_all)
         self.folder.write_table("layers", layers_all)
         self.folder.write_table("probes", probes_all)
+        self.folder.write_table("dynamics", dynamics_all)
 
         def curve(arm: str, column: str) -> dict:
             test = performance[(performance.arm == arm) & (performance.split == "test")]
@@ -426,8 +519,14 @@ class _Study:
             }
             for arm in config.arms
         }
-        if "concept" in config.arms:
+        if self.concept_arm is not None:
             summary["relocation"] = self._relocation_summary()
+        if not dynamics_all.empty:
+            summary["recovery"] = self._recovery_summary(dynamics_all)
+        summary["retraining"] = {
+            arm: self._retraining_summary(arm, summary, probes_all, curve(arm, "concept_f1")["intervals"])
+            for arm in config.arms
+        }
         if config.prune_mode == "weights" and not config.freeze:
             summary["regrowth"] = {
                 stage: {
@@ -467,6 +566,39 @@ class _Study:
                 "entropy_before": _finite(float(survivors.entropy_base.mean())),
                 "entropy_after": _finite(float(survivors.entropy.mean())),
             },
+        }
+
+    def _recovery_summary(self, dynamics: pd.DataFrame) -> dict:
+        """Per arm, how fast the concept came back on the monitor sentences: every seed's measures and
+        their means with Student-t intervals over the seeds that reached them (``n``)."""
+        summary: dict = {}
+        for arm in self.config.arms:
+            per_seed = {}
+            for seed in self.config.seeds:
+                base = dynamics[(dynamics.seed == seed) & (dynamics.stage == "base")].sort_values("step")
+                curve = dynamics[(dynamics.seed == seed) & (dynamics.arm == arm) & (dynamics.stage != "base")]
+                reference = float(base.concept_f1.iloc[-1])
+                per_seed[str(seed)] = {"base_concept_f1": reference, **recovery_measures(curve, reference)}
+            measures = [key for key in next(iter(per_seed.values())) if key != "steps"]
+            summary[arm] = {key: _known_interval([r[key] for r in per_seed.values()]) for key in measures}
+            summary[arm]["per_seed"] = per_seed
+        return {"sentences": len(self.monitor_set), "arms": summary}
+
+    def _retraining_summary(self, arm: str, summary: dict, probes: pd.DataFrame, intervals: dict) -> dict:
+        """What an arm pruned and retrained on, and where the concept stood after pruning and after the last round
+        (test split; ``intervals``: the concept's F1 per stage over seeds)."""
+        pruning, condition = arm_parts(arm)
+        collateral = summary["collateral"][arm]
+        final = self.config.stages()[-1]
+        last_layer = probes[(probes.arm == arm) & (probes.layer == probes.layer.max())].groupby("stage").accuracy.mean()
+        return {
+            "pruning": pruning,
+            "data": condition,
+            "sentences": len(self.training[arm]),
+            "concept_f1": {stage: collateral["concept_f1"][stage] for stage in ("base", "pruned", final)},
+            "concept_f1_intervals": {stage: intervals[stage] for stage in ("base", "pruned", final)},
+            "other_f1": {stage: collateral["other_f1"][stage] for stage in ("base", "pruned", final)},
+            "probe_accuracy_last_layer": {stage: float(last_layer[stage]) for stage in ("base", "pruned", final)},
         }
 
     def _relocation_summary(self) -> dict:
@@ -542,6 +674,12 @@ def _mean_known(values: Sequence[float | int | None]) -> float | None:
     """The mean of the values that are known (None if none is)."""
     known = [value for value in values if value is not None]
     return sum(known) / len(known) if known else None
+
+
+def _known_interval(values: Sequence[float | int | None]) -> dict:
+    """The Student-t interval of the values that are known (``n`` of them; for JSON, NaN becomes None)."""
+    known = interval([float(value) for value in values if value is not None])
+    return {name: value if name == "n" else _finite(value) for name, value in known.items()}
 
 
 def _finite(value: float) -> float | None:

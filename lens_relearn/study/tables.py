@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from jaxtyping import Float
@@ -202,3 +203,41 @@ def primed_neurons(base: pd.DataFrame, final: pd.DataFrame, *, top: int, concept
     primed["entropy_before"] = rows.entropy_base
     primed["entropy_after"] = rows.entropy
     return primed
+
+
+RECOVERY_SHARES = (0.5, 0.9)  # the shares of the base concept F1 whose first crossing a recovery curve reports
+
+
+def recovery_measures(curve: pd.DataFrame, base: float) -> dict:
+    """How fast a concept came back: steps and sentences to reach shares of its base F1, and the area under the curve.
+
+    Args:
+        curve: One arm's points since pruning (``step`` 0 is the pruned model), with ``step``,
+            ``examples`` and ``concept_f1``.
+        base: The base model's concept F1 on the same sentences.
+
+    Returns:
+        ``steps_to_50``/``steps_to_90`` and ``examples_to_50``/``examples_to_90``: the first point
+        at or above that share of ``base`` (None if never reached); ``auc``: the mean share of
+        ``base`` over the steps, by trapezoids (1.0: at base F1 throughout); ``steps``: the last step.
+
+    Example:
+        >>> curve = pd.DataFrame({"step": [0, 10, 20, 30], "examples": [0, 160, 320, 480],
+        ...                       "concept_f1": [0.0, 0.5, 0.8, 0.9]})
+        >>> measures = recovery_measures(curve, 0.9)
+        >>> measures["steps_to_50"], measures["examples_to_90"], round(measures["auc"], 3), measures["steps"]
+        (10, 480, 0.648, 30)
+    """
+    curve = curve.sort_values("step")
+    share = curve.concept_f1.to_numpy() / base if base > 0 else np.full(len(curve), np.nan)
+    measures: dict = {}
+    for fraction in RECOVERY_SHARES:
+        reached = curve[share >= fraction]
+        percent = round(100 * fraction)
+        measures[f"steps_to_{percent}"] = int(reached.step.iloc[0]) if len(reached) else None
+        measures[f"examples_to_{percent}"] = int(reached.examples.iloc[0]) if len(reached) else None
+    steps = curve.step.to_numpy(dtype=float)
+    span = steps[-1] - steps[0]
+    measures["auc"] = float(np.trapezoid(share, steps) / span) if span > 0 and base > 0 else None
+    measures["steps"] = int(steps[-1])
+    return measures

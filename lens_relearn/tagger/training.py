@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -124,11 +124,15 @@ def train_tagger(
     weight_decay: float = 0.01,
     max_grad_norm: float = 1.0,
     schedule: Schedule | None = None,
+    monitor: Callable[[int, int], None] | None = None,
+    monitor_every: int = 0,
     progress: bool = True,
 ) -> TrainHistory:
     """Fine-tune the whole model and the head with AdamW and a linear decay.
 
-    Deterministic on the CPU for a seed (the global random state is left as it was).
+    Deterministic on the CPU for a seed (the global random state is left as it was). A monitor
+    sees the tagger between steps under a random state of its own, so what it does (an
+    evaluation in inference mode) leaves the training, and the weights it ends with, unchanged.
 
     Args:
         tagger: The tagger to train, in place.
@@ -141,6 +145,9 @@ def train_tagger(
         weight_decay: AdamW weight decay, not applied to biases and norms (new schedule).
         max_grad_norm: Gradient clipping threshold.
         schedule: Continue this schedule instead of starting one over these epochs.
+        monitor: Called as ``monitor(steps, sentences)`` after every ``monitor_every`` steps and
+            after the last, with the steps taken and the sentences seen so far in this call.
+        monitor_every: Steps between monitor calls (0: the monitor is called after the last step only).
         progress: Show a progress bar.
 
     Returns:
@@ -155,6 +162,7 @@ def train_tagger(
         schedule = Schedule(tagger, steps=steps, lr=lr, warmup_fraction=warmup_fraction, weight_decay=weight_decay)
     history = TrainHistory()
     order = random.Random(seed)
+    seen = 0
     tagger.train()
     with torch.random.fork_rng(), tqdm(total=steps, desc="training", disable=not progress) as bar:
         torch.manual_seed(seed)
@@ -167,6 +175,12 @@ def train_tagger(
                 nn.utils.clip_grad_norm_(tagger.parameters(), max_grad_norm)
                 schedule.step()
                 history.losses.append(loss.item())
+                seen += len(chunk)
+                taken = len(history.losses)
+                if monitor is not None and ((monitor_every and taken % monitor_every == 0) or taken == steps):
+                    with torch.random.fork_rng():
+                        monitor(taken, seen)
+                    tagger.train()
                 bar.update()
                 bar.set_postfix(loss=f"{loss.item():.4f}")
             history.epoch_seconds.append(time.perf_counter() - start)

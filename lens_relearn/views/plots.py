@@ -19,8 +19,9 @@ from matplotlib.ticker import PercentFormatter
 
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.stats import interval, selectivity, spearman
+from lens_relearn.study.config import arm_parts
 from lens_relearn.study.run_folder import RunFolder, finished_run
-from lens_relearn.study.tables import SALIENT
+from lens_relearn.study.tables import RECOVERY_SHARES, SALIENT
 
 ARM_STYLE = {
     "concept": ("concept pruning", "tab:red"),
@@ -28,6 +29,26 @@ ARM_STYLE = {
     "none": ("no pruning (control)", "tab:gray"),
 }
 CONCEPT_COLOUR = ARM_STYLE["concept"][1]
+CONDITION_STYLE = {  # retraining data: what the label adds, the line style
+    "full": ("", "-"),
+    "without_concept": (", retrained without the concept's sentences", "--"),
+    "concept_as_o": (", retrained with the concept tagged O", ":"),
+}
+
+
+def arm_style(arm: str) -> tuple[str, str, str]:
+    """An arm's label, colour (its pruning's) and line style (its retraining data's).
+
+    Example:
+        >>> arm_style("concept@without_concept")
+        ("concept pruning, retrained without the concept's sentences", 'tab:red', '--')
+    """
+    pruning, condition = arm_parts(arm)
+    label, colour = ARM_STYLE[pruning]
+    suffix, line = CONDITION_STYLE[condition]
+    return label + suffix, colour, line
+
+
 CONCEPT_LINE_STYLES = ("-", "--", ":", "-.")
 # tab20 is ten pairs of a dark and a light colour: the dark ones first, without the reds (6, 7), which are the concept's
 _TAB20 = [colormaps["tab20"](i) for i in range(20)]
@@ -105,19 +126,21 @@ def plot_f1(out_dir: str | Path | RunFolder, *, split: str = "test") -> Figure:
         axes, (("f1", "overall entity F1"), ("concept_f1", f"{run.concept} F1")), strict=True
     ):
         for arm in run.config.arms:
-            name, colour = ARM_STYLE[arm]
+            name, colour, line = arm_style(arm)
             stats = [interval(rows[(rows.arm == arm) & (rows.stage == s)][column].tolist()) for s in run.stages]
             means = np.array([s["mean"] for s in stats])
             errors = np.array([[s["mean"] - s["low"] for s in stats], [s["high"] - s["mean"] for s in stats]])
             errors = errors.clip(min=0)  # the mean is rounded
-            axis.errorbar(positions, means, yerr=errors, label=name, color=colour, marker="o", capsize=3)
+            axis.errorbar(
+                positions, means, yerr=errors, label=name, color=colour, linestyle=line, marker="o", capsize=3
+            )
         axis.set_xticks(positions, run.stages)
         axis.set_ylim(0, 1.02)
         axis.set_xlabel("stage")
         axis.set_title(label)
         axis.grid(alpha=0.3)
     axes[0].set_ylabel(f"F1 on the {split} split")
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(run.config.arms))
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=min(len(run.config.arms), 3))
     figure.suptitle(f"{run.config.model}: F1 after pruning and each retraining round")
     return figure
 
@@ -148,7 +171,7 @@ def plot_collateral(out_dir: str | Path | RunFolder, *, split: str = "test") -> 
             axis.plot(positions, type_f1.loc[(arm, kind)].to_numpy(), marker="o", **styles[kind])
         after_pruning = table.loc[(arm, "selectivity"), "pruned"]
         shown = "undefined" if math.isnan(after_pruning) else f"{after_pruning:.2f}"
-        axis.set_title(f"{ARM_STYLE[arm][0]}\nselectivity after pruning: {shown}")
+        axis.set_title(f"{arm_style(arm)[0]}\nselectivity after pruning: {shown}")
         axis.set_xticks(positions, run.stages)
         axis.set_ylim(0, 1.02)
         axis.set_xlabel("stage")
@@ -525,3 +548,57 @@ def plot_regrowth(out_dir: str | Path | RunFolder) -> Figure:
 def number_or_nan(value: float | None) -> float:
     """A value from JSON for a plot or table: None (unknown) becomes NaN."""
     return math.nan if value is None else value
+
+
+def plot_recovery(out_dir: str | Path | RunFolder) -> Figure:
+    """Recovery curves: the concept's F1 and the other types' F1 on the monitor sentences, step by step since pruning.
+
+    Args:
+        out_dir: A finished study's folder (recorded with ``monitor_sentences`` > 0).
+
+    Returns:
+        Two panels over the steps since pruning (step 0: the pruned model), one line an arm
+        (mean over seeds, shaded 95% interval when there are several); each round's last point
+        is a larger marker; the base model's F1 is the dashed line, 50% and 90% of it dotted.
+    """
+    run = finished_run(out_dir)
+    if "recovery" not in run.summary:
+        raise LensRelearnError(f"{run.path} has no recovery curves: it ran with monitor_sentences=0.")
+    dynamics = run.table("dynamics")
+    base = dynamics[dynamics.stage == "base"].sort_values("step").groupby("seed").last()
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    axes = figure.subplots(1, 2, sharey=True)
+    for axis, (column, label) in zip(
+        axes, (("concept_f1", f"{run.concept} F1"), ("other_f1", "other types' mean F1")), strict=True
+    ):
+        for arm in run.config.arms:
+            name, colour, line = arm_style(arm)
+            curve = dynamics[dynamics.arm == arm]
+            stats = [(step, interval(rows[column].dropna().tolist())) for step, rows in curve.groupby("step")]
+            steps = np.array([step for step, _ in stats])
+            means = np.array([stat["mean"] for _, stat in stats])
+            axis.plot(steps, means, color=colour, linestyle=line, label=name)
+            if len(run.config.seeds) > 1:
+                axis.fill_between(
+                    steps,
+                    [stat["low"] for _, stat in stats],
+                    [stat["high"] for _, stat in stats],
+                    color=colour,
+                    alpha=0.15,
+                )
+            ends = curve.groupby("stage").step.max()
+            ends = ends[ends.index != "pruned"].sort_values()
+            axis.plot(ends, np.interp(ends, steps, means), linestyle="none", marker="o", color=colour)
+        reference = float(base[column].mean())
+        axis.axhline(reference, color="black", linestyle="--", linewidth=0.8, label="base model")
+        if column == "concept_f1":
+            for share in RECOVERY_SHARES:
+                axis.axhline(share * reference, color="gray", linestyle=":", linewidth=0.8)
+        axis.set_ylim(0, 1.02)
+        axis.set_xlabel("training steps since pruning (dots: end of a round)")
+        axis.set_title(label)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel(f"F1 on {run.summary['recovery']['sentences']} validation sentences")
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8)
+    figure.suptitle(f"{run.config.model}: how fast {run.concept} comes back")
+    return figure

@@ -34,6 +34,7 @@ from lens_relearn.views.plots import (
     plot_f1,
     plot_layer_saliency,
     plot_probes,
+    plot_recovery,
     plot_redistribution,
     plot_regrowth,
     plot_relocation,
@@ -170,6 +171,60 @@ def _f1_tables(out: RunFolder) -> str:
         ]
         parts.append(f"<h3>{html.escape(split)} split</h3>" + _table(["arm", "metric", *table.columns], rows))
     return "".join(parts)
+
+
+def _recovery(summary: dict, final: str) -> str:
+    """Every arm's recovery and retraining data side by side: what it retrained on, the concept's F1 after
+    pruning and after the last round (test split), how fast it came back (monitor sentences), the last layer's probe."""
+    retraining, recovery = summary["retraining"], summary.get("recovery", {}).get("arms", {})
+
+    def reached(arm: str, key: str) -> str:
+        if arm not in recovery:
+            return "–"
+        value = recovery[arm][key]
+        seeds = len(recovery[arm]["per_seed"])
+        mean = "never" if value["mean"] is None else f"{value['mean']:.0f}"
+        return mean if value["n"] in (0, seeds) else f"{mean} ({value['n']} of {seeds} seeds)"
+
+    def with_interval(value: dict) -> str:
+        return f"{value['mean']:.3f}" + (f" [{value['low']:.3f}, {value['high']:.3f}]" if value["n"] > 1 else "")
+
+    rows = [
+        (
+            arm,
+            f"{r['data']} ({r['sentences']} sentences)",
+            with_interval(r["concept_f1_intervals"]["pruned"]),
+            with_interval(r["concept_f1_intervals"][final]),
+            number_or_nan(r["other_f1"][final]),
+            reached(arm, "steps_to_50"),
+            reached(arm, "steps_to_90"),
+            number_or_nan(recovery[arm]["auc"]["mean"]) if arm in recovery else math.nan,
+            r["probe_accuracy_last_layer"]["pruned"],
+            r["probe_accuracy_last_layer"][final],
+        )
+        for arm, r in retraining.items()
+    ]
+    concept = summary["concept"]
+    header = [
+        "arm",
+        "retrained on",
+        f"{concept} F1 pruned",
+        f"{concept} F1 {final}",
+        f"others F1 {final}",
+        "steps to 50%",
+        "steps to 90%",
+        "recovery AUC",
+        "probe accuracy pruned",
+        f"probe accuracy {final}",
+    ]
+    intro = (
+        f"<p>Each arm's {html.escape(concept)} F1 on the test split (95% intervals over seeds when there are several), "
+        "how many training steps after pruning it took to reach 50% and 90% of the base model's F1 on the monitor "
+        "sentences, the area under that recovery curve (1: at base F1 throughout), and the accuracy of the last "
+        "layer's probe. An arm retrained without the concept's sentences shows what comes back untaught; one "
+        "retrained with the concept tagged O, whether the representation survives being taught to ignore it.</p>"
+    )
+    return f"<h2>How fast and from what the concept returns</h2>{intro}{_table(header, rows)}"
 
 
 BLEND_HEADER = ["old class", "old class share: base → final", "concept share: base → final", "blend"]
@@ -365,11 +420,15 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         "blend": "Entropy of the class composition of each surviving neuron's top-activating words, at the base "
         "model and after the last round; primed neurons in red. Above the diagonal: a neuron mixes more classes "
         "than before.",
+        "recovery": "Recovery curves: the concept's F1 and the other types' mean F1 on the monitor sentences (a fixed "
+        "subset of the validation split) every few training steps after pruning, one line an arm; dots end a round, "
+        "the dashed line is the base model, the dotted ones 50% and 90% of it.",
         "regrowth": "Regrowth or relocation: the share of the concept's saliency on the pruned units that grew "
         "back, and the concept's F1 with them masked again, per round (means over seeds).",
     }
     figures = [  # the first plot checks that out_dir holds a finished study
         (plot_f1(out), captions["f1"]),
+        *([(plot_recovery(out), captions["recovery"])] if "recovery" in out.summary else []),
         (plot_collateral(out), captions["collateral"]),
         (plot_layer_saliency(out), captions["layers"]),
         (plot_probes(out), captions["probes"]),
@@ -388,6 +447,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
         f"<h2>F1 per stage</h2>{_f1_tables(out)}"
         f"<h2>Figures</h2>{''.join(_figure(figure, caption) for figure, caption in figures)}"
         f"<h2>Primed neurons</h2>{_primed(out, seed, case_studies, config.primed_top)}"
+        f"{_recovery(summary, config.stages()[-1]) if 'retraining' in summary else ''}"
         f"{_relocation(summary)}"
         f"{_browser(out, seed)}"
         f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"

@@ -24,6 +24,7 @@ from lens_relearn.views.plots import (
     plot_f1,
     plot_layer_saliency,
     plot_probes,
+    plot_recovery,
     plot_redistribution,
     plot_regrowth,
     plot_relocation,
@@ -139,6 +140,15 @@ class Run(RunFolder):
     def plot_redistribution(self, *, arm: str | None = None) -> Figure:
         """Share of salient survivors per layer, base and last round (``plot_redistribution``)."""
         return plot_redistribution(self, arm=arm)
+
+    def plot_recovery(self) -> Figure:
+        """The concept's F1 step by step after pruning, one line an arm (``plot_recovery``)."""
+        return plot_recovery(self)
+
+    @property
+    def dynamics(self) -> pd.DataFrame:
+        """Every recovery-curve point: seed, arm, stage, step and sentences since pruning, F1s on the monitor set."""
+        return self.table("dynamics")
 
     def plot_blend(self, *, seed: int = 0) -> Figure:
         """Class-composition entropy before and after, primed neurons against all (``plot_blend``)."""

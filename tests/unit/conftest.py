@@ -41,12 +41,12 @@ def tiny_study(tmp_path_factory) -> TinyStudy:
     live = {}
     describe = _Study._describe
 
-    def recording_describe(self, tagger, seed, arm, stage, pruned, start):
+    def recording_describe(self, tagger, seed, arm, stage, pruned, start, **rest):
         was_training = tagger.training
         with torch.no_grad():
             live[arm or "base", stage] = tagger.eval()(tagger.encode(probe))
         tagger.train(was_training)
-        describe(self, tagger, seed, arm, stage, pruned, start)
+        describe(self, tagger, seed, arm, stage, pruned, start, **rest)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_Study, "_describe", recording_describe)

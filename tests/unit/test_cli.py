@@ -47,7 +47,7 @@ def error_of(capsys) -> str:
         ),
         (["--site", "attn"], "site='attn' is not one of mlp, resid."),
         (["--prune-count", "100000"], "Cannot prune 100000 neurons: the site 'mlp' of 'tiny-bert' has 512."),
-        (["--arms", "concept", "concept"], "must be distinct names among concept, random, none"),
+        (["--arms", "concept", "concept"], "must be one or more distinct arms"),
         (["--prune-fraction", "1.5"], "prune_fraction=1.5 must lie in [0, 1]."),
     ],
     ids=["unknown-concept", "unknown-site", "too-many-neurons", "repeated-arm", "fraction-above-one"],
@@ -78,7 +78,8 @@ def no_model(monkeypatch):
         (["--prune-value", "one"], "prune_value='one' is not one of zero, mean."),
         (
             ["--arms", "concept", "shuffled"],
-            "arms=('concept', 'shuffled') must be distinct names among concept, random, none.",
+            "Unknown arm 'shuffled': an arm is concept, random or none, optionally followed by @without_concept or "
+            "@concept_as_o (retrained without the concept's sentences, or with its tags relabelled O).",
         ),
     ],
     ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"],

@@ -106,13 +106,14 @@ def test_every_literal_field_is_checked():
     [
         (
             {"arms": ("concept", "shuffled")},
-            "arms=('concept', 'shuffled') must be distinct names among concept, random, none.",
+            "Unknown arm 'shuffled': an arm is concept, random or none, optionally followed by @without_concept or "
+            "@concept_as_o (retrained without the concept's sentences, or with its tags relabelled O).",
         ),
         (
             {"arms": ("concept", "concept")},
-            "arms=('concept', 'concept') must be distinct names among concept, random, none.",
+            "arms=('concept', 'concept') must be one or more distinct arms.",
         ),
-        ({"arms": ()}, "arms=() must be distinct names among concept, random, none."),
+        ({"arms": ()}, "arms=() must be one or more distinct arms."),
         ({"seeds": ()}, "At least one seed is needed."),
         ({"rounds": 0}, "rounds=0 must be at least 1."),
         ({"round_epochs": 0}, "round_epochs=0 must be at least 1."),

@@ -57,6 +57,7 @@ SUMMARY_FILES = [
     "neurons.parquet",
     "primed.csv",
     "probes.csv",
+    "dynamics.csv",
 ]
 
 
@@ -281,7 +282,7 @@ def test_the_small_run_writes_every_kind_of_result_file(uninterrupted):
         table = pd.read_csv(out / name) if name.endswith(".csv") else pd.read_parquet(out / name)
         assert len(table), f"{name} is empty"
     for stage in STAGES:
-        names = {"stage.json", "neurons.parquet", "layers.csv", "probes.csv"}
+        names = {"stage.json", "neurons.parquet", "layers.csv", "probes.csv", "dynamics.csv"}
         if stage.endswith("pruned"):
             names.add("pruned.json")
         else:

@@ -269,7 +269,7 @@ def test_report_command_writes_one_self_contained_page(tiny_run, capsys):
     assert f"report: {path.resolve()}" in capsys.readouterr().out
     page = path.read_text()
     assert page.count("var CircuitsVis=") == 1
-    assert page.count('<img alt="') == 9
+    assert page.count('<img alt="') == 10
     shown = re.sub(r"<template .*?</template>", "", page, flags=re.DOTALL)  # the neuron browser's, inert
     mounts = shown.count("CircuitsVis.render(")
     assert 0 < mounts <= 4 * 3 and mounts % 3 == 0, "one neuron x up to 4 sentences x 3 stages"

@@ -1,0 +1,202 @@
+"""Recovery curves and retraining conditions: monitored training, dynamics.csv, the recovery block, three conditions."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from lens_relearn import (
+    LensRelearnError,
+    Tagger,
+    evaluate_tagger,
+    load_model,
+    load_ner,
+    load_stage,
+    plot_recovery,
+    preset,
+    run_experiment,
+    write_report,
+)
+from lens_relearn.data.sentences import find_concept
+from lens_relearn.data.sources import subsample
+from lens_relearn.study import runner
+from lens_relearn.study.tables import recovery_measures
+from lens_relearn.tagger import training
+from lens_relearn.tagger.scores import concept_scores
+
+ARMS = ("concept", "concept@without_concept", "concept@concept_as_o")
+CONDITIONS = preset(
+    "quick",
+    model="tiny-bert",
+    n_train=60,
+    n_validation=30,
+    n_test=20,
+    n_novel=0,
+    base_epochs=1,
+    rounds=2,
+    seeds=(0, 1),
+    arms=ARMS,
+    monitor_sentences=20,
+)
+
+
+def test_monitoring_leaves_the_trained_weights_unchanged():
+    data = load_ner("synthetic", n_train=40, n_validation=10, n_test=1, n_novel=0)
+
+    def trained(monitored: bool) -> tuple[dict, list]:
+        tagger = Tagger(load_model("tiny-bert"), data.labels)
+        calls: list = []
+
+        def monitor(steps: int, seen: int) -> None:
+            calls.append((steps, seen, evaluate_tagger(tagger, data.validation)["f1"]))
+            torch.rand(3)  # a monitor that draws random numbers still leaves training alone
+
+        train_kwargs = {"monitor": monitor, "monitor_every": 2} if monitored else {}
+        history = training.train_tagger(tagger, data.train, epochs=2, batch_size=8, progress=False, **train_kwargs)
+        return {name: p.detach().clone() for name, p in tagger.named_parameters()}, calls, history.losses
+
+    before = torch.random.get_rng_state()
+    plain, _, plain_losses = trained(False)
+    watched, calls, watched_losses = trained(True)
+    assert torch.equal(torch.random.get_rng_state(), before), "the global random state is left as it was"
+    assert watched_losses == plain_losses
+    for name, value in plain.items():
+        assert torch.equal(value, watched[name]), name
+    assert [(steps, seen) for steps, seen, _ in calls] == [(2, 16), (4, 32), (6, 48), (8, 64), (10, 80)]
+
+
+def test_recovery_measures_say_never_when_a_share_is_not_reached():
+    curve = pd.DataFrame({"step": [0, 5, 10], "examples": [0, 80, 160], "concept_f1": [0.0, 0.4, 0.6]})
+    measures = recovery_measures(curve, 0.8)
+    assert (measures["steps_to_50"], measures["examples_to_50"]) == (5, 80)
+    assert measures["steps_to_90"] is None and measures["examples_to_90"] is None
+    assert measures["auc"] == pytest.approx((0.25 + 0.625) / 2)
+
+
+@pytest.fixture(scope="module")
+def conditions(tmp_path_factory):
+    """A tiny two-seed study of the three retraining conditions, with every batch each arm trained on."""
+    out = tmp_path_factory.mktemp("conditions") / "run"
+    batches: dict = {}
+    current: dict = {"arm": None}
+    base, arm, grouped = runner._Study._base, runner._Study._arm, training.length_grouped_batches
+
+    def recording_base(self, seed):
+        current["arm"] = None
+        return base(self, seed)
+
+    def recording_arm(self, seed, name):
+        current["arm"] = name
+        return arm(self, seed, name)
+
+    def recording_batches(sentences, batch_size, generator):
+        chosen = grouped(sentences, batch_size, generator)
+        batches.setdefault(current["arm"], []).extend(chosen)
+        return chosen
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner._Study, "_base", recording_base)
+        patch.setattr(runner._Study, "_arm", recording_arm)
+        patch.setattr(training, "length_grouped_batches", recording_batches)
+        summary = run_experiment(CONDITIONS, out, progress=False)
+    return out, summary, batches
+
+
+def test_without_concept_never_trains_on_a_sentence_with_a_concept_tag(conditions):
+    _, summary, batches = conditions
+    data = CONDITIONS.load_data()
+    loc = find_concept("LOC", data.labels)
+    untaught = [s for s in data.train if not any(loc.covers(t) for t in s.tags)]
+    seen = [s for batch in batches["concept@without_concept"] for s in batch]
+    assert len(seen) == 2 * 2 * len(untaught), "two seeds, two rounds of one epoch"
+    assert not any(loc.covers(t) for s in seen for t in s.tags)
+    assert summary["retraining"]["concept@without_concept"]["sentences"] == len(untaught) < len(data.train)
+    relabelled = [s for batch in batches["concept@concept_as_o"] for s in batch]
+    assert len(relabelled) == 2 * 2 * len(data.train) and not any(loc.covers(t) for s in relabelled for t in s.tags)
+    assert sorted(" ".join(s.words) for s in relabelled[: len(relabelled) // 4]) == sorted(
+        " ".join(s.words) for s in data.train
+    ), "every training sentence, its LOC tags relabelled"
+    assert any(loc.covers(t) for batch in batches["concept"] for s in batch for t in s.tags)
+
+
+def test_the_conditions_share_one_base_model_and_one_pruning(conditions):
+    out, _, _ = conditions
+    for seed in (0, 1):
+        pruned = {
+            json.dumps(json.loads((out / f"seed{seed}" / a / "pruned" / "pruned.json").read_text())) for a in ARMS
+        }
+        assert len(pruned) == 1, "the same neurons pruned in every condition"
+    assert sorted(p.name for p in (out / "seed0").iterdir() if p.is_dir()) == sorted(["base", *ARMS])
+
+
+def test_every_arm_and_seed_has_a_recovery_curve_from_the_pruned_model(conditions):
+    out, summary, _ = conditions
+    dynamics = pd.read_csv(out / "dynamics.csv")
+    assert set(dynamics.columns) == {"seed", "arm", "stage", "step", "examples", "f1", "concept_f1", "other_f1"}
+    data = CONDITIONS.load_data()
+    loc = find_concept("LOC", data.labels)
+    monitor_set = subsample(data.validation, 20, 0, "monitor")
+    for seed in (0, 1):
+        base = dynamics[(dynamics.seed == seed) & (dynamics.stage == "base")]
+        assert base.arm.isna().all() and len(base) >= 2
+        for arm in ARMS:
+            curve = dynamics[(dynamics.seed == seed) & (dynamics.arm == arm)].sort_values("step")
+            assert curve.stage.iloc[0] == "pruned" and curve.step.iloc[0] == 0
+            assert curve.step.is_monotonic_increasing and set(curve.stage) == {"pruned", "round1", "round2"}
+            last = curve.iloc[-1]
+            tagger = load_stage(out, "round2", seed=seed, arm=arm)
+            assert last.concept_f1 == concept_scores(evaluate_tagger(tagger, monitor_set), loc.members)["f1"]
+            measures = summary["recovery"]["arms"][arm]["per_seed"][str(seed)]
+            reference = float(base.sort_values("step").concept_f1.iloc[-1])
+            assert measures == {"base_concept_f1": reference, **recovery_measures(curve, reference)}
+    assert summary["recovery"]["sentences"] == 20
+    assert summary["recovery"]["arms"]["concept"]["auc"]["n"] == 2
+
+
+def test_the_pruned_point_scores_the_pruned_model(conditions):
+    out, _, _ = conditions
+    dynamics = pd.read_csv(out / "dynamics.csv")
+    point = dynamics[(dynamics.seed == 1) & (dynamics.arm == "concept") & (dynamics.stage == "pruned")].iloc[0]
+    monitor_set = subsample(CONDITIONS.load_data().validation, 20, 0, "monitor")
+    assert point.f1 == evaluate_tagger(load_stage(out, "pruned", seed=1, arm="concept"), monitor_set)["f1"]
+
+
+def test_the_summary_and_the_report_compare_the_conditions(conditions):
+    out, summary, _ = conditions
+    retraining = summary["retraining"]
+    assert list(retraining) == list(ARMS)
+    assert [retraining[a]["data"] for a in ARMS] == ["full", "without_concept", "concept_as_o"]
+    performance = pd.read_csv(out / "performance.csv")
+    for arm in ARMS:
+        test = performance[(performance.arm == arm) & (performance.split == "test") & (performance.stage == "round2")]
+        assert retraining[arm]["concept_f1"]["round2"] == pytest.approx(test.concept_f1.mean())
+        assert retraining[arm]["concept_f1_intervals"]["round2"]["n"] == 2
+    page = write_report(out, case_studies=0).read_text()
+    section = page[page.index("<h2>How fast and from what the concept returns</h2>") :].split("<h2>")[1]
+    for arm, data in zip(ARMS, ("full", "without_concept", "concept_as_o"), strict=True):
+        assert f"<td>{arm}</td><td>{data} ({retraining[arm]['sentences']} sentences)</td>" in section
+    assert '<img alt="Recovery curves' in page
+
+
+def test_the_recovery_plot_draws_each_arms_mean_curve(conditions):
+    out, _, _ = conditions
+    dynamics = pd.read_csv(out / "dynamics.csv")
+    concept_axis = plot_recovery(out).axes[0]
+    lines = {line.get_label(): line for line in concept_axis.lines}
+    drawn = lines["concept pruning, retrained without the concept's sentences"]
+    curve = dynamics[dynamics.arm == "concept@without_concept"].groupby("step").concept_f1.mean()
+    assert list(drawn.get_xdata()) == list(curve.index)
+    assert list(drawn.get_ydata()) == pytest.approx(curve.tolist())
+
+
+def test_an_arm_with_nothing_to_retrain_on_is_refused(tmp_path):
+    config = preset("quick", model="tiny-bert", n_train=5, n_validation=5, n_test=5, n_novel=0, concept="O")
+    with pytest.raises(LensRelearnError, match="'concept@without_concept' has no sentences to retrain on"):
+        run_experiment(config.replace(arms=("concept@without_concept",)), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "seed0").exists(), "refused before any training"
+
+
+def test_an_unknown_condition_is_refused_before_anything_loads():
+    with pytest.raises(LensRelearnError, match="Unknown arm 'concept@never'"):
+        preset("quick", arms=("concept@never",))
