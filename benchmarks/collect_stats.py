@@ -24,7 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from lens_relearn import encode, load_model, load_ner
-from lens_relearn.neurons.activations import _batches, collect_stats
+from lens_relearn.data.alignment import length_batches
+from lens_relearn.neurons.activations import collect_stats
 
 
 def corpus(n: int):
@@ -33,7 +34,7 @@ def corpus(n: int):
 
 def plain_forward(model, sentences, batch_size: int = 32) -> None:
     with torch.no_grad():
-        for indices in _batches(sentences, batch_size):
+        for indices in length_batches(sentences, batch_size):
             batch = encode(model.tokenizer, [sentences[i] for i in indices])
             model.original_model.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
 

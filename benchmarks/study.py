@@ -1,19 +1,24 @@
-"""Where the wall time of a study goes: training against describing the stages.
+"""Where the wall time of a study goes: training, describing the stages, and monitoring the training.
 
 Runs a preset study (``run_experiment``, no progress bars) into a temporary folder (or
 ``--out``, which must be empty or absent: a folder with results would be resumed, not run)
-and times, in the same process, the functions the study calls through the
-``lens_relearn.study.runner`` module: ``train_tagger`` (training), and ``evaluate_tagger``
-(F1 on every split), ``collect_stats`` (activation statistics on the concept corpus) and
-``top_tokens`` (every neuron's top tokens), which together are describing a stage. The
-module attributes are wrapped with a timer for the run and restored after it. The rest of
-the wall time is "other": loading data and models, ranking, neuron tables (embedding
-similarities), saving taggers and tables, the summary.
+and times, in the same process, what the study calls through ``lens_relearn.study.runner``:
 
-Prints wall seconds; training seconds and share; describing seconds and share, split into
-evaluate, statistics and top tokens; the other share; and the ratio describing / training.
-Then it writes the study's HTML report (``write_report``, neuron browser included) and prints
-its seconds and size, apart from the study's wall time.
+- training: ``train_tagger``, less the monitoring inside it;
+- monitoring: ``_Study._monitor_point``, the recovery-curve points scored during training;
+- describing: ``shared_pass`` (the forward passes that give every split's F1, the activation
+  statistics and the probes' word vectors), ``top_tokens`` (every neuron's top tokens and
+  class composition), ``probe_layers`` (fitting the layer probes) and ``_Study._relocation``
+  (the causal relocation test).
+
+The timed attributes are wrapped for the run and restored after it. The rest of the wall time
+is "other": loading data and models, ranking, neuron tables (embedding similarities), saving
+taggers and tables, the summary.
+
+Prints wall seconds; each part's seconds and share of the wall time; and the ratio
+(describing + monitoring) / training. Then it writes the study's HTML report
+(``write_report``, neuron browser included) and prints its seconds and size, apart from the
+study's wall time.
 
     python benchmarks/study.py [--preset quick] [--seeds 0] [--out DIR]
 """
@@ -35,66 +40,70 @@ from lens_relearn.study import runner
 from lens_relearn.study.config import PRESETS, ExperimentConfig, preset
 from lens_relearn.views.report import write_report
 
-TIMED = {  # module attribute: (part, label)
-    "train_tagger": ("training", "training"),
-    "evaluate_tagger": ("describing", "evaluate (F1, relocation test)"),
-    "collect_stats": ("describing", "statistics (collect_stats)"),
-    "top_tokens": ("describing", "top tokens"),
-    "layer_probes": ("describing", "layer probes"),
+TIMED = {  # (owner, attribute): (part, label)
+    (runner, "train_tagger"): ("training", "training (train_tagger, gross)"),
+    (runner._Study, "_monitor_point"): ("monitoring", "monitoring (recovery-curve points)"),
+    (runner, "shared_pass"): ("describing", "shared passes (F1, statistics, probe vectors)"),
+    (runner, "top_tokens"): ("describing", "top tokens and class composition"),
+    (runner, "probe_layers"): ("describing", "fitting the layer probes"),
+    (runner._Study, "_relocation"): ("describing", "relocation test"),
 }
 
 
 def timed_run(config: ExperimentConfig, out: Path) -> tuple[float, dict[str, list[float]]]:
-    """Run the study with the timed functions wrapped; wall seconds and each call's seconds."""
-    calls: dict[str, list[float]] = {name: [] for name in TIMED}
-    originals = {name: getattr(runner, name) for name in TIMED}
+    """Run the study with the timed functions wrapped; wall seconds and each call's seconds, by label."""
+    calls: dict[str, list[float]] = {label: [] for _, label in TIMED.values()}
+    originals = {key: getattr(*key) for key in TIMED}
 
-    def timer(name: str, function: Callable) -> Callable:
+    def timer(label: str, function: Callable) -> Callable:
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
-                calls[name].append(time.perf_counter() - start)
+                calls[label].append(time.perf_counter() - start)
 
         return wrapper
 
-    for name, function in originals.items():
-        setattr(runner, name, timer(name, function))
+    for (owner, name), function in originals.items():
+        setattr(owner, name, timer(TIMED[owner, name][1], function))
     try:
         start = time.perf_counter()
         runner.run_experiment(config, out, progress=False)
         wall = time.perf_counter() - start
     finally:
-        for name, function in originals.items():
-            setattr(runner, name, function)
+        for (owner, name), function in originals.items():
+            setattr(owner, name, function)
     return wall, calls
 
 
 def report(config: ExperimentConfig, wall: float, calls: dict[str, list[float]]) -> None:
-    seconds = {name: sum(values) for name, values in calls.items()}
-    part = {p: sum(seconds[name] for name, (q, _) in TIMED.items() if q == p) for p in ("training", "describing")}
-    other = wall - part["training"] - part["describing"]
+    seconds = {label: sum(values) for label, values in calls.items()}
+    part = {p: sum(seconds[label] for q, label in TIMED.values() if q == p) for p in ("monitoring", "describing")}
+    training = seconds["training (train_tagger, gross)"] - part["monitoring"]  # the monitor runs inside it
+    other = wall - training - part["monitoring"] - part["describing"]
     stages = len(config.seeds) * (1 + len(config.arms) * (len(config.stages()) - 1))
 
     def line(label: str, value: float, indent: int = 0, count: int | None = None) -> None:
         times = f"  ({count} calls)" if count is not None else ""
-        print(f"{' ' * indent}{label:<{36 - indent}} {value:8.1f} s  {value / wall:6.1%}{times}")
+        print(f"{' ' * indent}{label:<{50 - indent}} {value:8.1f} s  {value / wall:6.1%}{times}")
 
     print(
         f"{config.model}: {len(config.seeds)} seed(s), arms {', '.join(config.arms)}, {config.rounds} rounds, "
         f"{stages} stages described, {config.n_train} training sentences"
     )
-    print(f"{'wall':<36} {wall:8.1f} s  {1:6.1%}")
-    line("training (train_tagger)", part["training"], count=len(calls["train_tagger"]))
+    print(f"{'wall':<50} {wall:8.1f} s  {1:6.1%}")
+    line("training (net of monitoring)", training)
+    label = "monitoring (recovery-curve points)"
+    line(label, part["monitoring"], count=len(calls[label]))
     line("describing", part["describing"])
-    for name, (p, label) in TIMED.items():
+    for p, label in TIMED.values():
         if p == "describing":
-            line(label, seconds[name], indent=2, count=len(calls[name]))
+            line(label, seconds[label], indent=2, count=len(calls[label]))
     line("other (loading, ranking, writing...)", other)
-    ratio = part["describing"] / part["training"] if part["training"] else float("inf")
-    print(f"ratio describing / training: {ratio:.2f}")
+    ratio = (part["describing"] + part["monitoring"]) / training if training else float("inf")
+    print(f"ratio (describing + monitoring) / training: {ratio:.2f}")
 
 
 def timed_report(out: Path) -> None:

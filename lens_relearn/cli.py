@@ -12,6 +12,8 @@ from pathlib import Path
 
 from lens_relearn.errors import LensRelearnError
 
+PRESET_NAMES = ("quick", "default", "default3", "paper")  # lens_relearn.study.config.PRESETS, without importing torch
+
 if typing.TYPE_CHECKING:
     from lens_relearn.study.config import ExperimentConfig
 
@@ -227,9 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--preset",
         default="default",
-        choices=("quick", "default", "paper"),
+        choices=PRESET_NAMES,
         help="quick: MiniLM on a small corpus, about 3 min on 2 cores; default: the "
-        "calibrated MiniLM study; paper: Lo et al.'s protocol (resid site, half the "
+        "calibrated MiniLM study; default3: it over seeds 0, 1, 2 with every retraining condition "
+        "(concept@without_concept, concept@concept_as_o); paper: Lo et al.'s protocol (resid site, half the "
         "neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)",
     )
     run.add_argument("--out", required=True, help="folder for the results")
@@ -261,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         "F1 against the other entity types' mean F1, with random neurons as the reference. "
         "Writes sweep.csv, sweep.json and sweep.png (the selectivity frontier).",
     )
-    sweep.add_argument("--preset", default="default", choices=("quick", "default", "paper"), help="as for run")
+    sweep.add_argument("--preset", default="default", choices=PRESET_NAMES, help="as for run")
     sweep.add_argument("--out", required=True, help="folder for the results (a rerun resumes)")
     sweep.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="ranking methods")
     sweep.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS), help="shares of neurons")

@@ -257,3 +257,30 @@ def pool_words(
         [[1.0, 3.0], [2.0, 3.0], [1.5, 3.0]]
     """
     return WordPooler(token_word.to(hidden.device), n_words, aggregation)(hidden)
+
+
+WORD_SLOTS = 24  # words a sentence of a batch may take on average: the token budget of ``length_batches``
+
+
+def length_batches(sentences: Sequence[Sentence], batch_size: int) -> list[list[int]]:
+    """Indices of sentences in batches of similar length, to spend little compute on padding.
+
+    A batch holds at most ``batch_size`` sentences and at most ``batch_size * 24`` word slots
+    (sentences x longest sentence), so the largest batch, and with it peak memory, does not
+    grow with the corpus. Every pass over sentences (statistics, top tokens, predictions)
+    batches them this way, so they all see the same batches and compute the same numbers.
+
+    Example:
+        >>> sentences = [Sentence(["w"] * n, ["O"] * n) for n in (5, 1, 3, 2)]
+        >>> length_batches(sentences, 2)
+        [[1, 3], [2, 0]]
+    """
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    budget = batch_size * WORD_SLOTS
+    batches: list[list[int]] = [[]]
+    for index in order:
+        batch = batches[-1]
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * len(sentences[index]) > budget):
+            batches.append(batch := [])
+        batch.append(index)
+    return batches

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.data.alignment import EncodedBatch, WordPooler, encode
+from lens_relearn.data.alignment import EncodedBatch, WordPooler, encode, length_batches
 from lens_relearn.data.sentences import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
@@ -90,48 +90,37 @@ class ActivationStats:
         return cls(meta["site"], meta["aggregation"], tuple(meta["classes"].split("\t")), **tensors)
 
 
-def _batches(sentences: Sequence[Sentence], batch_size: int) -> list[list[int]]:
-    """Indices of sentences in batches of similar length, to spend little compute on padding.
-
-    A batch holds at most ``batch_size`` sentences and at most ``batch_size * 24`` word slots
-    (sentences x longest sentence), so the largest batch, and with it peak memory, does not
-    grow with the corpus.
-    """
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    budget = batch_size * 24
-    batches: list[list[int]] = [[]]
-    for index in order:
-        batch = batches[-1]
-        if batch and (len(batch) == batch_size or (len(batch) + 1) * len(sentences[index]) > budget):
-            batches.append(batch := [])
-        batch.append(index)
-    return batches
-
-
 def _stream(
     model: TransformerBridge,
     sentences: Sequence[Sentence],
-    site: str,
+    sites: Sequence[str],
     aggregation: str,  # checked by WordPooler
     batch_size: int,
     description: str,
     progress: bool,
 ):
-    """Run the corpus through the model; yield ``(batch, indices, words)`` for every batch.
+    """Run the corpus through the model once; yield ``(batch, indices, words, hidden)`` for every batch.
 
-    ``words`` holds the pooled word activations of the batch, one ``[words, units]`` tensor a
-    layer, in the batch's word order.
+    ``words[site]`` holds the pooled word activations of the batch at each of ``sites``, one
+    ``[words, units]`` tensor a layer, in the batch's word order; ``hidden`` is the base
+    network's last hidden state (token level), for a tagger's head.
     """
     if not sentences:
         raise LensRelearnError("The corpus is empty: there is nothing to collect statistics on.")
-    names = neuron_site(model, site).hook_names
+    names = {site: neuron_site(model, site).hook_names for site in dict.fromkeys(sites)}
     device = next(model.parameters()).device
     max_length = context_length(model)
     current: dict = {}
+    readers: dict[str, list[tuple[str, int]]] = {}  # hook name: the (site, layer) it gives (resid twice is once)
+    for site, hook_names in names.items():
+        for layer, name in enumerate(hook_names):
+            readers.setdefault(name, []).append((site, layer))
 
-    def keeper(layer: int):
+    def keeper(name: str):
         def keep(activation: Tensor, hook) -> None:
-            current["words"][layer] = current["pool"](activation)
+            words = current["pool"](activation)
+            for site, layer in readers[name]:
+                current["words"][site][layer] = words
 
         return keep
 
@@ -139,20 +128,60 @@ def _stream(
     model.eval()
     try:
         with (
-            model.hooks(fwd_hooks=[(name, keeper(layer)) for layer, name in enumerate(names)]),
+            model.hooks(fwd_hooks=[(name, keeper(name)) for name in readers]),
             tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress) as bar,
         ):
-            for indices in _batches(sentences, batch_size):
+            for indices in length_batches(sentences, batch_size):
                 chunk = [sentences[i] for i in indices]
                 batch = encode(model.tokenizer, chunk, max_length=max_length).to(device)
                 current["pool"] = WordPooler(batch.token_word, batch.n_words, aggregation)
-                current["words"] = [None] * len(names)
+                current["words"] = {site: [None] * len(hook_names) for site, hook_names in names.items()}
                 with torch.no_grad():
-                    wrapped_model(model).base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-                yield batch, indices, current["words"]
+                    output = wrapped_model(model).base_model(
+                        input_ids=batch.input_ids, attention_mask=batch.attention_mask
+                    )
+                yield batch, indices, current["words"], output.last_hidden_state
                 bar.update(len(indices))
     finally:
         model.train(was_training)
+
+
+class StatsSums:
+    """Running per-class sums of a site's word activations, batch by batch (``collect_stats``'s core).
+
+    Args:
+        sentences: The whole corpus (its classes, in order of first appearance, are fixed up front).
+        site: The neuron site the activations come from.
+        aggregation: How they were pooled into words.
+        n_layers, units: The site's shape.
+    """
+
+    def __init__(self, sentences: Sequence[Sentence], site: str, aggregation: str, n_layers: int, units: int) -> None:
+        self.site, self.aggregation = site, aggregation
+        self.classes = tuple(dict.fromkeys(entity_class(t) for s in sentences for t in s.tags))
+        self.class_index = {c: i for i, c in enumerate(self.classes)}
+        shape = (len(self.classes), n_layers, units)
+        self.total = torch.zeros(shape, dtype=torch.float64)
+        self.total_sq = torch.zeros(shape, dtype=torch.float64)
+        self.total_abs = torch.zeros(shape, dtype=torch.float64)
+        self.count = torch.zeros(len(self.classes), dtype=torch.long)
+
+    def add(self, tags: Sequence[str], layers: Sequence[Float[Tensor, "words units"]]) -> None:
+        """Fold in one batch: its words' tags and their activations at every layer."""
+        word_class = torch.tensor([self.class_index[entity_class(t)] for t in tags])
+        one_hot = torch.nn.functional.one_hot(word_class, len(self.classes)).T.to(layers[0].dtype)
+        one_hot = one_hot.to(layers[0].device)
+        for layer, words in enumerate(layers):
+            self.total[:, layer] += (one_hot @ words).double().cpu()
+            self.total_sq[:, layer] += (one_hot @ words.square()).double().cpu()
+            self.total_abs[:, layer] += (one_hot @ words.abs()).double().cpu()
+        self.count += torch.bincount(word_class, minlength=len(self.classes))
+
+    def result(self) -> ActivationStats:
+        """The statistics of everything added."""
+        return ActivationStats(
+            self.site, self.aggregation, self.classes, self.count, self.total, self.total_sq, self.total_abs
+        )
 
 
 def collect_stats(
@@ -187,24 +216,11 @@ def collect_stats(
         >>> stats.classes, stats.count.tolist(), tuple(stats.total.shape)
         (('O', 'LOC'), [2, 1], (2, 2, 256))
     """
-    classes = tuple(dict.fromkeys(entity_class(t) for s in sentences for t in s.tags))
-    class_index = {c: i for i, c in enumerate(classes)}
-    site_info = neuron_site(model, site)
-    shape = (len(classes), site_info.n_layers, site_info.units)
-    total = torch.zeros(shape, dtype=torch.float64)
-    total_sq = torch.zeros(shape, dtype=torch.float64)
-    total_abs = torch.zeros(shape, dtype=torch.float64)
-    count = torch.zeros(len(classes), dtype=torch.long)
-    for batch, _, layers in _stream(model, sentences, site, aggregation, batch_size, "statistics", progress):
-        word_class = torch.tensor([class_index[entity_class(t)] for t in batch.tags])
-        one_hot = torch.nn.functional.one_hot(word_class, len(classes)).T.to(layers[0].dtype)
-        one_hot = one_hot.to(layers[0].device)
-        for layer, words in enumerate(layers):
-            total[:, layer] += (one_hot @ words).double().cpu()
-            total_sq[:, layer] += (one_hot @ words.square()).double().cpu()
-            total_abs[:, layer] += (one_hot @ words.abs()).double().cpu()
-        count += torch.bincount(word_class, minlength=len(classes))
-    return ActivationStats(site, aggregation, classes, count, total, total_sq, total_abs)
+    shape = neuron_site(model, site)
+    sums = StatsSums(sentences, site, aggregation, shape.n_layers, shape.units)
+    for batch, _, words, _ in _stream(model, sentences, [site], aggregation, batch_size, "statistics", progress):
+        sums.add(batch.tags, words[site])
+    return sums.result()
 
 
 @dataclass(frozen=True)
@@ -254,6 +270,7 @@ def top_tokens(
     max_types: int = 5000,
     n_occurrences: int = 50,
     batch_size: int = 32,
+    activations: Sequence[tuple[EncodedBatch, Sequence[int], Float[Tensor, "_words layers units"]]] | None = None,
     progress: bool = True,
 ) -> TopTokens:
     """Each neuron's top word types (NeuroX ``get_top_words``), its strongest sentences and the
@@ -279,6 +296,8 @@ def top_tokens(
         max_types: How many of the most frequent word types compete.
         n_occurrences: Top-activating word occurrences a neuron's class composition counts; 0 skips it.
         batch_size: Sentences a forward pass.
+        activations: The corpus's word activations at the site, batch by batch, as a shared pass
+            kept them (``shared_pass(..., keep_activations=True)``); given, no forward pass runs.
         progress: Show a progress bar.
     """
     chosen = tuple(Neuron(*n) for n in neurons)
@@ -296,11 +315,15 @@ def top_tokens(
     best_peak = torch.full((len(neurons), n_examples), -math.inf)
     best_sentence = torch.full((len(neurons), n_examples), -1, dtype=torch.long)
     class_index = {c: i for i, c in enumerate(stats.classes)}
-    top_z = torch.empty(0, len(neurons))  # occurrences neurons: the running top n_occurrences
-    top_class = torch.empty(0, len(neurons), dtype=torch.long)
-    stream = _stream(model, sentences, stats.site, stats.aggregation, batch_size, "top tokens", progress)
-    for batch, indices, layers in stream:
-        stacked = torch.stack(layers, 1).float().cpu()  # words layers units
+    top_z = torch.empty(len(neurons), 0)  # neurons occurrences: the running top n_occurrences
+    top_class = torch.empty(len(neurons), 0, dtype=torch.long)
+    batches: Iterable[tuple[EncodedBatch, Sequence[int], Tensor]] = activations or (
+        (batch, indices, torch.stack(words[stats.site], 1).float().cpu())
+        for batch, indices, words, _ in _stream(
+            model, sentences, [stats.site], stats.aggregation, batch_size, "top tokens", progress
+        )
+    )
+    for batch, indices, stacked in batches:
         values = stacked[:, layer_of, unit_of]  # words neurons
         words = [w for i, kept in zip(indices, batch.words_kept, strict=True) for w in sentences[i].words[:kept]]
         rows = torch.tensor([type_index.get(w, -1) for w in words])
@@ -310,9 +333,9 @@ def top_tokens(
         type_count.index_add_(0, rows[known], torch.ones(int(known.sum())))
         if n_occurrences:
             word_class = torch.tensor([class_index[entity_class(t)] for t in batch.tags])
-            candidates = torch.cat([top_z, z])
-            top_z, order = candidates.topk(min(n_occurrences, len(candidates)), dim=0)
-            top_class = torch.cat([top_class, word_class.unsqueeze(1).expand_as(z)]).gather(0, order)
+            candidates = torch.cat([top_z, z.T], 1)
+            top_z, order = candidates.topk(min(n_occurrences, candidates.shape[1]), dim=1)
+            top_class = torch.cat([top_class, word_class.expand(len(neurons), -1)], 1).gather(1, order)
         if n_examples:
             peaks = _sentence_peaks(values, batch)  # sentences neurons
             ids = torch.tensor(indices)
@@ -333,7 +356,7 @@ def top_tokens(
     )
     if not n_occurrences:
         return TopTokens(chosen, tokens, examples)
-    shares = torch.nn.functional.one_hot(top_class, len(stats.classes)).double().mean(0)  # neurons classes
+    shares = torch.nn.functional.one_hot(top_class, len(stats.classes)).double().mean(1)  # neurons classes
     return TopTokens(chosen, tokens, examples, stats.classes, shares)
 
 
@@ -365,8 +388,8 @@ def word_activations(
     layer_of = torch.tensor([n.layer for n in chosen])
     unit_of = torch.tensor([n.index for n in chosen])
     per_sentence: list[Tensor] = [torch.empty(0)] * len(sentences)
-    for batch, indices, layers in _stream(model, sentences, site, aggregation, 64, "activations", False):
-        values = torch.stack(layers, 1).float().cpu()[:, layer_of, unit_of]
+    for batch, indices, words, _ in _stream(model, sentences, [site], aggregation, 64, "activations", False):
+        values = torch.stack(words[site], 1).float().cpu()[:, layer_of, unit_of]
         for index, sentence_values in zip(indices, values.split(batch.words_kept), strict=True):
             per_sentence[index] = sentence_values
     return per_sentence

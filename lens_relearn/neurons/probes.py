@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
 from lens_relearn.data.sentences import Concept, Sentence
@@ -41,15 +42,29 @@ def layer_vectors(
         >>> len(vectors), vectors[0].shape, tags
         (3, (2, 64), ['O', 'B-LOC'])
     """
-    per_layer: list[list[np.ndarray]] = []
-    tags: list[str] = []
-    for batch, _, layers in _stream(model, sentences, site, aggregation, 32, "probe vectors", progress):
-        if not per_layer:
-            per_layer = [[] for _ in layers]
-        for kept, words in zip(per_layer, layers, strict=True):
-            kept.append(words.float().cpu().numpy())
-        tags += batch.tags
-    return [np.concatenate(kept) for kept in per_layer], tags
+    kept = WordVectors()
+    for batch, _, words, _ in _stream(model, sentences, [site], aggregation, 32, "probe vectors", progress):
+        kept.add(batch.tags, words[site])
+    return kept.result()
+
+
+class WordVectors:
+    """Every word's vectors at each layer of a site, batch by batch, with the words' tags (``layer_vectors``'s core)."""
+
+    def __init__(self) -> None:
+        self.per_layer: list[list[np.ndarray]] = []
+        self.tags: list[str] = []
+
+    def add(self, tags: Sequence[str], layers: Sequence[Tensor]) -> None:
+        """Keep one batch: its words' tags and their vectors at every layer."""
+        self.per_layer = self.per_layer or [[] for _ in layers]
+        for kept, layer in zip(self.per_layer, layers, strict=True):
+            kept.append(layer.float().cpu().numpy())
+        self.tags += tags
+
+    def result(self) -> tuple[list[Float[np.ndarray, "words units"]], list[str]]:
+        """Each layer's ``[words, units]`` array and the tags, in the order added."""
+        return [np.concatenate(kept) for kept in self.per_layer], self.tags
 
 
 def fit_probe(
@@ -71,7 +86,7 @@ def fit_probe(
     """
     if train_labels.all() or not train_labels.any():
         raise LensRelearnError("A probe needs training words of the concept and of the rest.")
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cg", max_iter=1000, random_state=seed))
     probe.fit(train, train_labels)
     predicted = probe.predict(test)
     share = float(test_labels.mean())
@@ -110,6 +125,24 @@ def layer_probes(
     """
     train_vectors, train_tags = layer_vectors(model, train, aggregation=aggregation, progress=progress)
     test_vectors, test_tags = layer_vectors(model, test, aggregation=aggregation, progress=progress)
+    return probe_layers(train_vectors, train_tags, train_concept, test_vectors, test_tags, test_concept, seed=seed)
+
+
+def probe_layers(
+    train_vectors: Sequence[Float[np.ndarray, "words units"]],
+    train_tags: Sequence[str],
+    train_concept: Concept,
+    test_vectors: Sequence[Float[np.ndarray, "test_words units"]],
+    test_tags: Sequence[str],
+    test_concept: Concept,
+    *,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``layer_probes`` on word vectors at hand (``layer_vectors``, or a shared pass's): one probe a layer.
+
+    Returns:
+        One row a layer: ``layer``, ``accuracy``, ``f1``, ``majority``.
+    """
     train_labels = np.array([train_concept.covers(tag) for tag in train_tags])
     test_labels = np.array([test_concept.covers(tag) for tag in test_tags])
     rows = []

@@ -225,6 +225,17 @@ no_type_check(ExperimentConfig.__init__)
 
 SIZES = ("n_train", "n_validation", "n_test", "n_novel")
 
+PRESETS_DEFAULT: dict[str, Any] = {
+    "n_train": 2500,
+    "n_validation": 500,
+    "n_test": 500,
+    "n_novel": 200,
+    "base_epochs": 2,
+    "rounds": 3,
+    "lr": 1e-4,
+    "prune_fraction": 0.1,
+    "ranking": "importance_ratio",  # the most selective removal of LOC at 10% (docs/design.md §17)
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "n_train": 400,
@@ -239,16 +250,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "prune_fraction": 0.2,
         "primed_top": 50,
     },
-    "default": {
-        "n_train": 2500,
-        "n_validation": 500,
-        "n_test": 500,
-        "n_novel": 200,
-        "base_epochs": 2,
-        "rounds": 3,
-        "lr": 1e-4,
-        "prune_fraction": 0.1,
-        "ranking": "importance_ratio",  # the most selective removal of LOC at 10% (docs/design.md §17)
+    "default": PRESETS_DEFAULT,
+    "default3": {  # the default study over three seeds, every retraining condition beside the full one
+        **PRESETS_DEFAULT,
+        "seeds": (0, 1, 2),
+        "arms": ("concept", "random", "concept@without_concept", "concept@concept_as_o"),
     },
     "paper": {
         "site": "resid",
@@ -263,7 +269,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **changes: Any) -> ExperimentConfig:
-    """A preset config (``quick``, ``default``, ``paper``) with some fields changed.
+    """A preset config (``quick``, ``default``, ``default3``, ``paper``) with some fields changed.
 
     A preset's sizes are those of the synthetic corpus: with other data, every split is used
     whole unless a size is among ``changes``.

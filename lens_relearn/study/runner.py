@@ -29,9 +29,10 @@ from lens_relearn.data.sources import subsample
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.loading import load_model, quiet_libraries
 from lens_relearn.models.sites import Neuron, NeuronSite, neuron_site
-from lens_relearn.neurons.activations import TopTokens, collect_stats, top_tokens
+from lens_relearn.neurons.activations import TopTokens, top_tokens
 from lens_relearn.neurons.attribution import rank_by_attribution
-from lens_relearn.neurons.probes import layer_probes
+from lens_relearn.neurons.passes import shared_pass
+from lens_relearn.neurons.probes import probe_layers
 from lens_relearn.neurons.pruning import PrunedNeurons, prune, random_neurons
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
 from lens_relearn.stats import interval, selectivity, spearman
@@ -46,9 +47,10 @@ from lens_relearn.study.tables import (
     token_vector,
 )
 from lens_relearn.tagger.model import Tagger
-from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
+from lens_relearn.tagger.scores import concept_scores, evaluate_tagger, score_predictions
 from lens_relearn.tagger.training import Schedule, steps_per_epoch, train_tagger
 
+ACTIVATION_CACHE_BYTES = 2**30  # at most this much of the concept corpus's word activations is kept for top tokens
 DYNAMICS = ["seed", "arm", "stage", "step", "examples", "f1", "concept_f1", "other_f1"]  # dynamics.csv's columns
 
 
@@ -76,6 +78,8 @@ class _Study:
         self.monitor_set = subsample(self.data.validation, config.monitor_sentences, 0, "monitor")
         self.concept_arm = next((arm for arm in config.arms if arm_parts(arm)[0] == "concept"), None)
         self.training = {arm: self._training_sentences(arm) for arm in config.arms}
+        # The corpus's activations serve the top tokens from the shared pass when they fit (else a pass of their own).
+        self.keep_activations = sum(map(len, self.corpus)) * self.site.n_neurons * 4 <= ACTIVATION_CACHE_BYTES
 
     def _training_sentences(self, arm: str) -> list[Sentence]:
         """What an arm retrains on: the training split, without the concept's sentences, or with its tags as O."""
@@ -273,9 +277,9 @@ class _Study:
         record = {
             "count": count,
             "carriers": [list(n) for n in carriers],
-            "base": self._test_scores(base, seed, []),
+            "base": self._condition(self.folder.stage_record(seed, "", "base")["scores"]["test"]),
             "base_without_carriers": self._test_scores(base, seed, carriers),
-            "final": self._test_scores(retrained, seed, []),
+            "final": self._condition(self.folder.stage_record(seed, arm, final)["scores"]["test"]),
             "final_without_carriers": self._test_scores(retrained, seed, carriers),
             "final_without_random": self._test_scores(retrained, seed, others),
         }
@@ -291,6 +295,10 @@ class _Study:
             value=self.config.prune_value,
             means=self._means(seed),
         )
+        return self._condition(scores)
+
+    def _condition(self, scores: dict) -> dict:
+        """A relocation condition's record: overall, concept and other-type F1 of some scores."""
         return {
             "f1": scores["f1"],
             "concept_f1": concept_scores(scores, self.concept.members)["f1"],
@@ -312,13 +320,40 @@ class _Study:
     ) -> None:
         """Evaluate and describe a stage, then mark it finished (its record last).
 
+        One forward pass over the concept corpus gives the statistics, the probes' training vectors
+        and, when the corpus is the validation split, its predictions; one over the test split its
+        predictions and the probes' test vectors; one over each other split its predictions. Top
+        tokens need the statistics first: they read the word activations the corpus pass kept, or, for
+        a corpus too large to keep (``ACTIVATION_CACHE_BYTES``), take a pass of their own.
+
         ``curve`` holds the stage's points of the recovery curve (training, or the pruned model at step 0).
         """
-        scores = {split: evaluate_tagger(tagger, sentences) for split, sentences in self.splits.items()}
-        corpus = self.corpus
-        stats = collect_stats(
-            tagger.model, corpus, site=self.config.site, aggregation=self.config.aggregation, progress=self.progress
+        corpus, site, aggregation = self.corpus, self.config.site, self.config.aggregation
+        on_corpus = shared_pass(
+            tagger,
+            corpus,
+            site=site,
+            aggregation=aggregation,
+            statistics=True,
+            vectors=True,
+            predictions=corpus is self.data.validation,
+            keep_activations=self.keep_activations,
+            description="concept corpus",
+            progress=self.progress,
         )
+        on_test = shared_pass(
+            tagger, self.data.test, aggregation=aggregation, vectors=True, predictions=True, description="test"
+        )
+        predicted = {"test": on_test.predictions, "validation": on_corpus.predictions}
+        scores = {
+            split: score_predictions(
+                sentences,
+                predicted.get(split) or shared_pass(tagger, sentences, predictions=True, description=split).predictions,
+            )
+            for split, sentences in self.splits.items()
+        }
+        stats = on_corpus.stats
+        assert stats is not None  # asked for
         if self.config.ranking == "attribution":
             ranking = rank_by_attribution(
                 tagger, corpus, self.corpus_concept, site=self.config.site, progress=self.progress
@@ -335,6 +370,7 @@ class _Study:
             n_examples=0,
             max_types=self.config.max_types,
             n_occurrences=self.config.composition_top,
+            activations=on_corpus.activations if self.keep_activations else None,
             progress=self.progress,
         )
         base_tokens = None if stage == "base" else _read_top_tokens(self.folder.stage_table(seed, arm, "base"))
@@ -345,15 +381,14 @@ class _Study:
         table["mean"] = rearrange(stats.mean(), "layers units -> (layers units)").tolist()
         self.folder.write_stage_table(seed, arm, stage, "neurons", table)
         self.folder.write_stage_table(seed, arm, stage, "layers", layer_table(ranking, removed))
-        probes = layer_probes(
-            tagger.model,
-            corpus,
+        probes = probe_layers(
+            on_corpus.vectors,
+            on_corpus.tags,
             self.corpus_concept,
-            self.data.test,
+            on_test.vectors,
+            on_test.tags,
             self.concept,
-            aggregation=self.config.aggregation,
             seed=seed,
-            progress=self.progress,
         )
         self.folder.write_stage_table(seed, arm, stage, "probes", probes)
         self.folder.write_stage_table(seed, arm, stage, "dynamics", pd.DataFrame(list(curve), columns=DYNAMICS))
@@ -431,9 +466,8 @@ class _Study:
         neurons_all = pd.concat(neurons, ignore_index=True)
         layers_all = pd.concat(layers, ignore_index=True)
         probes_all = pd.concat(probes, ignore_index=True)
-        dynamics_all = pd.concat([d for d in dynamics if d is not None and len(d)], ignore_index=True)
-        if dynamics_all.empty:
-            dynamics_all = pd.DataFrame(columns=DYNAMICS)
+        curves = [points for points in dynamics if points is not None and len(points)]
+        dynamics_all = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=DYNAMICS)
         dynamics_all.loc[dynamics_all.stage == "base", "arm"] = None  # the base curve is the seed's, not an arm's
         self.folder.write_table("neurons", neurons_all)
         self.folder.write_table("layers", layers_all)

@@ -19,7 +19,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.data.alignment import AGGREGATIONS, EncodedBatch, encode, pool_words
+from lens_relearn.data.alignment import AGGREGATIONS, EncodedBatch, encode, length_batches, pool_words
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
@@ -108,21 +108,32 @@ class Tagger(nn.Module):
         """Mean cross-entropy over the words of a batch."""
         return nn.functional.cross_entropy(self(batch), self.targets(batch))
 
+    def decode(
+        self, scores: Float[Tensor, "words labels"], sentences: Sequence[Sentence], batch: EncodedBatch
+    ) -> list[list[str]]:
+        """The best tag of every word of a batch's sentences (``O`` for words cut off by the context)."""
+        best = scores.argmax(-1).tolist()
+        tags, offset = [], 0
+        for sentence, kept in zip(sentences, batch.words_kept, strict=True):
+            tags.append([self.labels[i] for i in best[offset : offset + kept]] + ["O"] * (len(sentence) - kept))
+            offset += kept
+        return tags
+
     @torch.no_grad()
-    def predict(self, sentences: Sequence[Sentence], *, batch_size: int = 64) -> list[list[str]]:
-        """The predicted tags of each sentence (``O`` for words cut off by the context)."""
+    def predict(self, sentences: Sequence[Sentence], *, batch_size: int = 32) -> list[list[str]]:
+        """The predicted tags of each sentence (``O`` for words cut off by the context).
+
+        Sentences go in batches of similar length (``length_batches``), as in every other pass
+        over sentences, and come back in their own order.
+        """
         was_training = self.training
         self.eval()
-        predictions: list[list[str]] = []
-        for start in range(0, len(sentences), batch_size):
-            chunk = sentences[start : start + batch_size]
+        predictions: list[list[str]] = [[] for _ in sentences]
+        for indices in length_batches(sentences, batch_size):
+            chunk = [sentences[i] for i in indices]
             batch = self.encode(chunk)
-            best = self(batch).argmax(-1).tolist()
-            offset = 0
-            for sentence, kept in zip(chunk, batch.words_kept, strict=True):
-                tags = [self.labels[i] for i in best[offset : offset + kept]]
-                predictions.append(tags + ["O"] * (len(sentence) - kept))
-                offset += kept
+            for index, tags in zip(indices, self.decode(self(batch), chunk, batch), strict=True):
+                predictions[index] = tags
         self.train(was_training)
         return predictions
 

@@ -91,7 +91,7 @@ def concept_scores(scores: dict, members: Sequence[str]) -> dict:
     }
 
 
-def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size: int = 64) -> dict:
+def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size: int = 32) -> dict:
     """Score a tagger on labelled sentences.
 
     Returns:
@@ -100,7 +100,17 @@ def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size
     """
     if not sentences:
         raise LensRelearnError("No sentences to evaluate on.")
-    predicted = tagger.predict(sentences, batch_size=batch_size)
+    return score_predictions(sentences, tagger.predict(sentences, batch_size=batch_size))
+
+
+def score_predictions(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> dict:
+    """``evaluate_tagger``'s scores of predicted tags against the sentences' own.
+
+    Example:
+        >>> scores = score_predictions([Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])], [["O", "O", "O"]])
+        >>> scores["f1"], round(scores["token_accuracy"], 3), scores["sentences"]
+        (0.0, 0.667, 1)
+    """
     gold = [s.tags for s in sentences]
     scores = entity_scores(gold, predicted)
     words = sum(len(g) for g in gold)

@@ -198,3 +198,10 @@ def test_run_prints_n_a_where_the_other_types_have_no_f1(tiny_run, tmp_path, mon
     lines = run_output(monkeypatch, capsys, summary, tmp_path)
     assert lines[4].split()[0] == "pruned" and lines[4].split()[3] == "n/a"
     assert lines[7] == "selectivity after pruning: concept arm n/a"
+
+
+def test_the_command_line_offers_every_preset():
+    from lens_relearn.cli import PRESET_NAMES
+    from lens_relearn.study.config import PRESETS
+
+    assert tuple(PRESETS) == PRESET_NAMES

@@ -42,12 +42,14 @@ def test_random_baseline_differs_by_seed_but_not_in_size_or_pool(tmp_path):
 
 def test_the_test_split_is_never_used_for_ranking(tmp_path, monkeypatch):
     seen = []
-    collect = experiment.collect_stats
-    monkeypatch.setattr(
-        experiment,
-        "collect_stats",
-        lambda model, sentences, **kw: seen.append(list(sentences)) or collect(model, sentences, **kw),
-    )
+    shared = experiment.shared_pass
+
+    def spying(tagger, sentences, **kw):
+        if kw.get("statistics"):
+            seen.append(list(sentences))
+        return shared(tagger, sentences, **kw)
+
+    monkeypatch.setattr(experiment, "shared_pass", spying)
     config = ExperimentConfig(**TINY, arms=("concept",))
     run_experiment(config, tmp_path, progress=False)
     data = load_ner("synthetic", n_train=60, n_validation=30, n_test=30, n_novel=10)

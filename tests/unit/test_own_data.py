@@ -59,14 +59,18 @@ def test_a_study_ranks_neurons_on_a_token_label_corpus_in_the_papers_format(tmp_
     tokens.write_text("".join(" ".join(s.words) + "\n" for s in corpus))
     concept = "SEM:named_entity:location"
     labels.write_text("".join(" ".join(concept if t.endswith("LOC") else "N/A" for t in s.tags) + "\n" for s in corpus))
-    seen = []
-    for name in ("collect_stats", "top_tokens"):
-        real = getattr(runner, name)
-        monkeypatch.setattr(
-            runner,
-            name,
-            lambda model, sentences, *a, _real=real, **k: seen.append(sentences) or _real(model, sentences, *a, **k),
-        )
+    seen = []  # the sentences of every statistics and top-token pass
+    shared, top = runner.shared_pass, runner.top_tokens
+
+    def statistics(tagger, sentences, **kw):
+        if kw.get("statistics"):
+            seen.append(sentences)
+        return shared(tagger, sentences, **kw)
+
+    monkeypatch.setattr(runner, "shared_pass", statistics)
+    monkeypatch.setattr(
+        runner, "top_tokens", lambda model, sentences, *a, **k: seen.append(sentences) or top(model, sentences, *a, **k)
+    )
     config = preset(
         "quick",
         model="tiny-bert",

@@ -1,0 +1,113 @@
+"""One pass over a set of sentences for everything a stage needs from them.
+
+Describing a stage needs, from the concept corpus, activation statistics at the neuron site
+and the residual stream's word vectors for the layer probes, and from every evaluation split
+the tagger's predictions (from the test split, residual vectors too: the probes are scored
+there). ``shared_pass`` streams the sentences once, with hooks at both sites and the tagger's
+head on the final hidden states, and hands each batch to what was asked for. The batches are
+those of every other pass (``length_batches``), so the statistics equal ``collect_stats``'s,
+the vectors ``layer_vectors``'s and the predictions ``Tagger.predict``'s, number for number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from lens_relearn.data.alignment import EncodedBatch, pool_words
+from lens_relearn.data.sentences import Sentence
+from lens_relearn.models.sites import neuron_site
+from lens_relearn.neurons.activations import ActivationStats, StatsSums, _stream
+from lens_relearn.neurons.probes import WordVectors
+from lens_relearn.tagger.model import Tagger
+
+VECTOR_SITE = "resid"  # where the layer probes read words
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass over some sentences gave.
+
+    Attributes:
+        stats: Activation statistics at the neuron site (None unless asked for).
+        vectors: Each residual layer's word vectors, in ``tags`` order (empty unless asked for).
+        tags: The gold tags of the words kept, in the pass's word order (with ``vectors``).
+        predictions: The tagger's tags for each sentence, in the sentences' order (empty unless asked for).
+        activations: Each batch with its sentence indices and its words' activations at the
+            neuron site (``[words, layers, units]``, for ``top_tokens``; empty unless asked for).
+    """
+
+    stats: ActivationStats | None
+    vectors: list[Float[np.ndarray, "words units"]]
+    tags: list[str]
+    predictions: list[list[str]]
+    activations: list[tuple[EncodedBatch, list[int], Float[Tensor, "_words _layers _units"]]]
+
+
+def shared_pass(
+    tagger: Tagger,
+    sentences: Sequence[Sentence],
+    *,
+    site: str = "mlp",
+    aggregation: str = "first",
+    statistics: bool = False,
+    vectors: bool = False,
+    predictions: bool = False,
+    keep_activations: bool = False,
+    batch_size: int = 32,
+    description: str = "stage",
+    progress: bool = False,
+) -> PassResult:
+    """Statistics, probe vectors and predictions from one forward pass over ``sentences``.
+
+    Args:
+        tagger: The tagger (its model's pruning hooks act first).
+        sentences: Labelled sentences.
+        site: The neuron site of the statistics.
+        aggregation: How sub-token activations make a word's (statistics and vectors).
+        statistics: Sum activations per class at ``site`` (``collect_stats``).
+        vectors: Keep every word's residual vectors (``layer_vectors``).
+        predictions: Tag the sentences (``Tagger.predict``).
+        keep_activations: Keep every word's activations at ``site`` (words x neurons floats:
+            hand them to ``top_tokens`` instead of a second pass when they fit in memory).
+        batch_size: Sentences a forward pass.
+        description: The progress bar's label.
+        progress: Show a progress bar.
+
+    Example:
+        >>> from lens_relearn import Tagger, load_model
+        >>> tagger = Tagger(load_model("tiny-bert"), ["O", "B-LOC", "I-LOC"])
+        >>> done = shared_pass(tagger, [Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])],
+        ...                    statistics=True, vectors=True, predictions=True)
+        >>> done.stats.count.tolist(), len(done.vectors), done.vectors[0].shape, len(done.predictions[0])
+        ([2, 1], 3, (3, 64), 3)
+    """
+    model = tagger.model
+    sites = [site] * (statistics or keep_activations) + [VECTOR_SITE] * vectors
+    shape = neuron_site(model, site)
+    sums = StatsSums(sentences, site, aggregation, shape.n_layers, shape.units) if statistics else None
+    kept = WordVectors()
+    predicted: list[list[str]] = [[] for _ in sentences]
+    kept_activations = []
+    stream = _stream(model, sentences, sites, aggregation, batch_size, description, progress)
+    for batch, indices, words, hidden in stream:
+        if sums is not None:
+            sums.add(batch.tags, words[site])
+        if vectors:
+            kept.add(batch.tags, words[VECTOR_SITE])
+        if keep_activations:
+            kept_activations.append((batch, indices, torch.stack(words[site], 1).float().cpu()))
+        if predictions:
+            chunk = [sentences[i] for i in indices]
+            with torch.no_grad():
+                scores = tagger.head(pool_words(hidden, batch.token_word, batch.n_words, tagger.aggregation))
+            for index, sentence_tags in zip(indices, tagger.decode(scores, chunk, batch), strict=True):
+                predicted[index] = sentence_tags
+    layers, tags = kept.result() if vectors else ([], [])
+    stats = sums.result() if sums is not None else None
+    return PassResult(stats, layers, tags, predicted if predictions else [], kept_activations)
