@@ -260,6 +260,7 @@ def pool_words(
 
 
 WORD_SLOTS = 24  # words a sentence of a batch may take on average: the token budget of ``length_batches``
+INFERENCE_BATCH = 64  # sentences a forward pass without gradients takes: every such pass, so all see the same batches
 
 
 def length_batches(sentences: Sequence[Sentence], batch_size: int) -> list[list[int]]:

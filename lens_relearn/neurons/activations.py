@@ -22,7 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.data.alignment import EncodedBatch, WordPooler, encode, length_batches
+from lens_relearn.data.alignment import INFERENCE_BATCH, EncodedBatch, WordPooler, encode, length_batches
 from lens_relearn.data.sentences import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
@@ -190,7 +190,7 @@ def collect_stats(
     *,
     site: str = "mlp",
     aggregation: str = "first",  # str, not Aggregation: WordPooler checks it, with advice
-    batch_size: int = 32,
+    batch_size: int = INFERENCE_BATCH,
     progress: bool = True,
 ) -> ActivationStats:
     """Stream a labelled corpus through the model and sum each neuron's activations per class.
@@ -269,7 +269,7 @@ def top_tokens(
     n_examples: int = 5,
     max_types: int = 5000,
     n_occurrences: int = 50,
-    batch_size: int = 32,
+    batch_size: int = INFERENCE_BATCH,
     activations: Sequence[tuple[EncodedBatch, Sequence[int], Float[Tensor, "_words layers units"]]] | None = None,
     progress: bool = True,
 ) -> TopTokens:
@@ -345,14 +345,14 @@ def top_tokens(
             best_sentence = candidate_ids.gather(1, order)
     scores = type_sum / type_count.clamp(min=1).unsqueeze(1)  # types neurons
     top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
-    best = top_scores[0].clamp(min=1e-12)
+    normalised = (top_scores / top_scores[0].clamp(min=1e-12)).T.tolist()  # neurons k
     tokens = tuple(
-        tuple((types[t], float(s / best[j])) for t, s in zip(top_types[:, j].tolist(), top_scores[:, j], strict=True))
-        for j in range(len(neurons))
+        tuple((types[t], score) for t, score in zip(ranked, row, strict=True))
+        for ranked, row in zip(top_types.T.tolist(), normalised, strict=True)
     )
     examples = tuple(
-        tuple((int(i), float(p)) for i, p in zip(best_sentence[j], best_peak[j], strict=True) if i >= 0)
-        for j in range(len(neurons))
+        tuple((i, p) for i, p in zip(ids, peaks, strict=True) if i >= 0)
+        for ids, peaks in zip(best_sentence.tolist(), best_peak.tolist(), strict=True)
     )
     if not n_occurrences:
         return TopTokens(chosen, tokens, examples)
@@ -388,7 +388,9 @@ def word_activations(
     layer_of = torch.tensor([n.layer for n in chosen])
     unit_of = torch.tensor([n.index for n in chosen])
     per_sentence: list[Tensor] = [torch.empty(0)] * len(sentences)
-    for batch, indices, words, _ in _stream(model, sentences, [site], aggregation, 64, "activations", False):
+    for batch, indices, words, _ in _stream(
+        model, sentences, [site], aggregation, INFERENCE_BATCH, "activations", False
+    ):
         values = torch.stack(words[site], 1).float().cpu()[:, layer_of, unit_of]
         for index, sentence_values in zip(indices, values.split(batch.words_kept), strict=True):
             per_sentence[index] = sentence_values

@@ -19,7 +19,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from lens_relearn.data.alignment import EncodedBatch, pool_words
+from lens_relearn.data.alignment import INFERENCE_BATCH, EncodedBatch, pool_words
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.activations import ActivationStats, StatsSums, _stream
@@ -59,7 +59,7 @@ def shared_pass(
     vectors: bool = False,
     predictions: bool = False,
     keep_activations: bool = False,
-    batch_size: int = 32,
+    batch_size: int = INFERENCE_BATCH,
     description: str = "stage",
     progress: bool = False,
 ) -> PassResult:

@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
+from lens_relearn.data.alignment import INFERENCE_BATCH
 from lens_relearn.data.sentences import Concept, Sentence
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.neurons.activations import _stream
@@ -43,7 +44,9 @@ def layer_vectors(
         (3, (2, 64), ['O', 'B-LOC'])
     """
     kept = WordVectors()
-    for batch, _, words, _ in _stream(model, sentences, [site], aggregation, 32, "probe vectors", progress):
+    for batch, _, words, _ in _stream(
+        model, sentences, [site], aggregation, INFERENCE_BATCH, "probe vectors", progress
+    ):
         kept.add(batch.tags, words[site])
     return kept.result()
 

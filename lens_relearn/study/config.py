@@ -112,7 +112,7 @@ class ExperimentConfig:
         "neurons the causal relocation test ablates after the last round (default: as many as pruned)", None
     )
     monitor_sentences: int = _help(
-        "validation sentences (a fixed, seeded subset) scored during training for the recovery curves; 0: none", 100
+        "validation sentences (a fixed, seeded subset) scored during training for the recovery curves; 0: none", 50
     )
     monitor_every: int | None = _help("steps between recovery-curve points (default: a tenth of a round)", None)
 

@@ -19,7 +19,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.model_bridge import TransformerBridge
 
-from lens_relearn.data.alignment import AGGREGATIONS, EncodedBatch, encode, length_batches, pool_words
+from lens_relearn.data.alignment import AGGREGATIONS, INFERENCE_BATCH, EncodedBatch, encode, length_batches, pool_words
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
@@ -120,7 +120,7 @@ class Tagger(nn.Module):
         return tags
 
     @torch.no_grad()
-    def predict(self, sentences: Sequence[Sentence], *, batch_size: int = 32) -> list[list[str]]:
+    def predict(self, sentences: Sequence[Sentence], *, batch_size: int = INFERENCE_BATCH) -> list[list[str]]:
         """The predicted tags of each sentence (``O`` for words cut off by the context).
 
         Sentences go in batches of similar length (``length_batches``), as in every other pass

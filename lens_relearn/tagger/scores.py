@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lens_relearn.data.alignment import INFERENCE_BATCH
 from lens_relearn.data.sentences import Sentence, entity_spans
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.tagger.model import Tagger
@@ -91,7 +92,7 @@ def concept_scores(scores: dict, members: Sequence[str]) -> dict:
     }
 
 
-def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size: int = 32) -> dict:
+def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size: int = INFERENCE_BATCH) -> dict:
     """Score a tagger on labelled sentences.
 
     Returns:
