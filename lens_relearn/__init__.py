@@ -32,7 +32,16 @@ from lens_relearn.neurons import (
     rank_neurons,
     top_tokens,
 )
-from lens_relearn.study import ExperimentConfig, load_stage, preset, run_experiment, selectivity_sweep
+from lens_relearn.study import (
+    ExperimentConfig,
+    RemovalConfig,
+    load_stage,
+    preset,
+    removal_preset,
+    run_experiment,
+    run_removal,
+    selectivity_sweep,
+)
 from lens_relearn.tagger import Tagger, TrainHistory, concept_scores, entity_scores, evaluate_tagger, train_tagger
 from lens_relearn.views import (
     NeuronCase,
@@ -51,9 +60,11 @@ from lens_relearn.views import (
     plot_redistribution,
     plot_regrowth,
     plot_relocation,
+    plot_removal,
     plot_saliency_heatmap,
     plot_similarity,
     plot_sweep,
+    write_removal_report,
     write_report,
 )
 
@@ -70,6 +81,7 @@ __all__ = [
     "NeuronSite",
     "PrunedNeurons",
     "Ranking",
+    "RemovalConfig",
     "Run",
     "Sentence",
     "Tagger",
@@ -101,6 +113,7 @@ __all__ = [
     "plot_redistribution",
     "plot_regrowth",
     "plot_relocation",
+    "plot_removal",
     "plot_saliency_heatmap",
     "plot_similarity",
     "plot_sweep",
@@ -112,10 +125,13 @@ __all__ = [
     "rank_neurons",
     "read_conll",
     "read_token_label_files",
+    "removal_preset",
     "run_experiment",
+    "run_removal",
     "selectivity_sweep",
     "top_tokens",
     "train_tagger",
     "write_conll",
+    "write_removal_report",
     "write_report",
 ]

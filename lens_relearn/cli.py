@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import math
 import sys
 import time
 import typing
@@ -13,6 +14,7 @@ from pathlib import Path
 from lens_relearn.errors import LensRelearnError
 
 PRESET_NAMES = ("quick", "default", "default3", "paper")  # lens_relearn.study.config.PRESETS, without importing torch
+REMOVAL_PRESET_NAMES = ("removal",)  # lens_relearn.study.removal.REMOVAL_PRESETS
 
 if typing.TYPE_CHECKING:
     from lens_relearn.study.config import ExperimentConfig
@@ -138,8 +140,37 @@ def _sweep(args: argparse.Namespace) -> None:
     print(f"plot:    {(out / 'sweep.png').resolve()}")
 
 
-def _config(args: argparse.Namespace) -> ExperimentConfig:
-    """The preset named by ``--preset`` with every config flag given."""
+def _remove(args: argparse.Namespace) -> None:
+    from lens_relearn.study.removal import REMOVAL_PRESETS, RemovalConfig, removal_preset, run_removal
+    from lens_relearn.study.run_folder import RemovalFolder
+
+    study = _config(args, REMOVAL_PRESETS[args.preset]["study"])
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RemovalConfig) if f.name != "study"}
+    config = removal_preset(args.preset, study=study, **{k: v for k, v in changes.items() if v is not None})
+    out = Path(args.out)
+    summary = run_removal(config, out, progress=not args.quiet)
+    concept = summary["concept"]
+    print(
+        f"{config.study.model}: {summary['step']} of {summary['neurons']} {config.study.site} neurons removed an "
+        f"iteration; the concept arm stopped after {summary['iterations']} iteration(s) "
+        f"({summary['pruned_share']:.1%} removed): {summary['stop']}"
+    )
+    print(f"{'arm':<8} {'iter':>4} {'removed':>8} {concept + ' before':>12} {concept + ' after':>11} {'others':>7}")
+    for row in RemovalFolder(out).table().itertuples():
+        others = "n/a" if math.isnan(row.other_f1_after) else f"{row.other_f1_after:.3f}"
+        print(
+            f"{row.arm:<8} {row.iteration:>4} {row.pruned_share:>8.1%} {row.concept_f1_before:>12.3f} "
+            f"{row.concept_f1_after:>11.3f} {others:>7}"
+        )
+    print(f"results: {out.resolve()}")
+    if not args.no_report:
+        from lens_relearn.views.removal import write_removal_report
+
+        print(f"report:  {write_removal_report(out).resolve()}")
+
+
+def _config(args: argparse.Namespace, preset_name: str | None = None) -> ExperimentConfig:
+    """The preset named by ``--preset`` (or ``preset_name``) with every config flag given."""
     from lens_relearn.study.config import ExperimentConfig, preset
 
     changes = {
@@ -148,7 +179,7 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
     for name in ("arms", "seeds"):
         if name in changes:
             changes[name] = tuple(changes[name])
-    return preset(args.preset, **changes)
+    return preset(preset_name or args.preset, **changes)
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -272,6 +303,29 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="print only the final table and paths")
     _add_config_flags(sweep)
     sweep.set_defaults(handler=_sweep)
+
+    remove = commands.add_parser(
+        "remove",
+        help="remove the concept again and again: rank, prune, retrain, until it stays gone",
+        description="From the base tagger, repeat: rank the neurons on the current model, prune the best-ranked "
+        "step of those not pruned yet, retrain, score; stop when the concept stays gone, when the other entity "
+        "types fall below a floor, or at a limit. A random arm prunes as many random neurons. Writes removal.csv, "
+        "summary.json and report.html; running it again on an interrupted run resumes it.",
+    )
+    remove.add_argument("--preset", default="removal", choices=REMOVAL_PRESET_NAMES, help="removal: MiniLM, 5%% a step")
+    remove.add_argument("--out", required=True, help="folder for the results (a rerun resumes)")
+    remove.add_argument("--quiet", action="store_true", help="print only the final table and paths")
+    remove.add_argument("--no-report", action="store_true", help="do not write report.html")
+    remove.add_argument("--step-fraction", type=float, help="share of the site's neurons pruned an iteration")
+    remove.add_argument("--step-count", type=int, help="neurons pruned an iteration (overrides --step-fraction)")
+    remove.add_argument("--retrain-epochs", type=int, help="epochs of retraining an iteration")
+    remove.add_argument("--gone-share", type=float, help="gone: concept F1 after retraining at most this share of base")
+    remove.add_argument("--patience", type=int, help="iterations in a row the concept must stay gone")
+    remove.add_argument("--floor-share", type=float, help="stop when the other types' F1 falls below this share")
+    remove.add_argument("--max-iterations", type=int, help="iterations at most")
+    remove.add_argument("--max-fraction", type=float, help="share of the site's neurons removed at most")
+    _add_config_flags(remove)
+    remove.set_defaults(handler=_remove)
     return parser
 
 

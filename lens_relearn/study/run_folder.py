@@ -242,3 +242,116 @@ class RunFolder:
 def finished_run(run: str | Path | RunFolder) -> RunFolder:
     """A finished study's folder, from its path or as it is (keeping what it has read)."""
     return (run if isinstance(run, RunFolder) else RunFolder(run)).require_complete()
+
+
+REMOVAL_CONFIG_FILE = "removal.json"
+REMOVAL_TABLE_FILE = "removal.csv"
+ITERATION_FILE = "iteration.json"
+
+
+class RemovalFolder:
+    """An iterative removal run's folder (``run_removal``): paths, atomic writers and readers.
+
+    A removal folder holds::
+
+        removal.json  summary.json  removal.csv  report.html
+        seed{s}/base/{stage.json, tagger/}
+        seed{s}/{arm}/iter{i}/{pruned.json, iteration.json, tagger/}
+
+    An iteration is finished exactly when its ``iteration.json`` exists (written last).
+
+    Example:
+        >>> RemovalFolder("runs/removal").iteration_dir(0, "concept", 3).as_posix()
+        'runs/removal/seed0/concept/iter3'
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    @property
+    def report_path(self) -> Path:
+        """Where the HTML report goes."""
+        return self.path / REPORT_FILE
+
+    def has_config(self) -> bool:
+        """Whether a removal run was started here."""
+        return (self.path / REMOVAL_CONFIG_FILE).is_file()
+
+    def write_config(self, text: str) -> None:
+        replace_file(self.path / REMOVAL_CONFIG_FILE, lambda staging: staging.write_text(text))
+
+    def config_text(self) -> str:
+        """The run's ``removal.json``."""
+        return (self.path / REMOVAL_CONFIG_FILE).read_text()
+
+    def base_dir(self, seed: int) -> Path:
+        """The base tagger's stage (shared by the arms)."""
+        return self.path / f"seed{seed}" / "base"
+
+    def has_base(self, seed: int) -> bool:
+        return (self.base_dir(seed) / STAGE_FILE).is_file()
+
+    def write_base(self, seed: int, record: dict) -> None:
+        """Mark the base stage finished: write this after its tagger."""
+        _write_json(self.base_dir(seed) / STAGE_FILE, record)
+
+    def base(self, seed: int) -> dict:
+        """The base stage's record: its scores."""
+        return json.loads((self.base_dir(seed) / STAGE_FILE).read_text())
+
+    def iteration_dir(self, seed: int, arm: str, iteration: int) -> Path:
+        """One iteration's folder."""
+        return self.path / f"seed{seed}" / arm / f"iter{iteration}"
+
+    def finished_iterations(self, seed: int, arm: str) -> int:
+        """How many iterations of an arm are finished (they finish in order)."""
+        done = 0
+        while (self.iteration_dir(seed, arm, done + 1) / ITERATION_FILE).is_file():
+            done += 1
+        return done
+
+    def write_iteration(self, seed: int, arm: str, iteration: int, pruned: list[Neuron], record: dict) -> None:
+        """Write an iteration's cumulative pruned neurons, then its record (last: the iteration is finished)."""
+        folder = self.iteration_dir(seed, arm, iteration)
+        _write_json(folder / PRUNED_FILE, [list(n) for n in pruned])
+        _write_json(folder / ITERATION_FILE, record)
+
+    def iteration(self, seed: int, arm: str, iteration: int) -> dict:
+        """A finished iteration's record."""
+        return json.loads((self.iteration_dir(seed, arm, iteration) / ITERATION_FILE).read_text())
+
+    def pruned(self, seed: int, arm: str, iteration: int) -> list[Neuron]:
+        """Every neuron pruned up to and including an iteration."""
+        return [Neuron(*n) for n in json.loads((self.iteration_dir(seed, arm, iteration) / PRUNED_FILE).read_text())]
+
+    def write_table(self, table: pd.DataFrame) -> None:
+        _write_table(self.path / REMOVAL_TABLE_FILE, table)
+
+    def table(self) -> pd.DataFrame:
+        """``removal.csv``: one row a seed, arm and iteration."""
+        return _read_table(self.path / REMOVAL_TABLE_FILE)
+
+    def write_summary(self, summary: dict) -> None:
+        _write_json(self.path / SUMMARY_FILE, summary)
+
+    @property
+    def summary(self) -> dict:
+        """The run's ``summary.json``."""
+        return json.loads((self.path / SUMMARY_FILE).read_text())
+
+    def require_complete(self) -> RemovalFolder:
+        """This folder, or ``LensRelearnError`` saying how to finish it."""
+        if not (self.path / SUMMARY_FILE).is_file():
+            raise LensRelearnError(
+                f"{self.path} holds no finished removal run ({SUMMARY_FILE} is missing); "
+                f"run `lens-relearn remove --out {self.path}` first."
+            )
+        return self
+
+
+def is_removal_run(path: str | Path) -> bool:
+    """Whether a folder holds an iterative removal run (rather than a relearning study)."""
+    return (Path(path) / REMOVAL_CONFIG_FILE).is_file()

@@ -16,6 +16,7 @@ from lens_relearn.views.plots import (
     plot_saliency_heatmap,
     plot_similarity,
 )
+from lens_relearn.views.removal import plot_removal, write_removal_report
 from lens_relearn.views.report import write_report
 from lens_relearn.views.run import NeuronCase, Run, open_run
 from lens_relearn.views.sweep import plot_sweep
@@ -37,8 +38,10 @@ __all__ = [
     "plot_redistribution",
     "plot_regrowth",
     "plot_relocation",
+    "plot_removal",
     "plot_saliency_heatmap",
     "plot_similarity",
     "plot_sweep",
+    "write_removal_report",
     "write_report",
 ]

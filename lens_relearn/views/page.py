@@ -16,15 +16,19 @@ has ``<``, ``>`` and ``&`` written as ``\\u003c``-style escapes, so no ``</scrip
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
+import io
 import json
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import circuitsvis
+from matplotlib.figure import Figure
 
 from lens_relearn.errors import LensRelearnError
 
@@ -137,3 +141,32 @@ def html_page(title: str, body: str) -> str:
         f"<title>{html.escape(title)}</title>\n<style>{PAGE_STYLE}{VIEW_STYLE}</style>\n"
         f"{circuitsvis_script()}\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
+
+
+def html_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """An HTML table; floats get three decimals (NaN and None a dash), everything is escaped.
+
+    Example:
+        >>> html_table(["a", "b"], [("<x>", 0.5)])
+        '<table><tr><th>a</th><th>b</th></tr><tr><td>&lt;x&gt;</td><td class="number">0.500</td></tr></table>'
+    """
+
+    def cell(value: object) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return '<td class="number">–</td>'
+        if isinstance(value, float):
+            return f'<td class="number">{value:.3f}</td>'
+        return f"<td>{html.escape(str(value))}</td>"
+
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(f"<tr>{''.join(cell(v) for v in row)}</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def figure_html(figure: Figure, caption: str) -> str:
+    """A matplotlib figure as an inline PNG with its caption."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    text = html.escape(caption)
+    return f'<figure><img alt="{text}" src="data:image/png;base64,{data}"><figcaption>{text}</figcaption></figure>'

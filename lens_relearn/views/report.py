@@ -9,22 +9,18 @@ from the data is HTML-escaped.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from lens_relearn.files import replace_file
 from lens_relearn.study.config import ExperimentConfig
-from lens_relearn.study.run_folder import RunFolder, finished_run
+from lens_relearn.study.run_folder import RunFolder, finished_run, is_removal_run
 from lens_relearn.views.neuron_views import neuron_trajectory, neuron_views
-from lens_relearn.views.page import html_page
+from lens_relearn.views.page import figure_html, html_page, html_table
 from lens_relearn.views.plots import (
     RELOCATION_ROWS,
     f1_table,
@@ -41,28 +37,7 @@ from lens_relearn.views.plots import (
     plot_saliency_heatmap,
     plot_similarity,
 )
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """An HTML table; floats get three decimals (NaN a dash), everything is escaped."""
-
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return f'<td class="number">{"–" if math.isnan(value) else f"{value:.3f}"}</td>'
-        return f"<td>{html.escape(str(value))}</td>"
-
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(f"<tr>{''.join(cell(v) for v in row)}</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _figure(figure: Figure, caption: str) -> str:
-    """A figure as an inline PNG with its caption."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    text = html.escape(caption)
-    return f'<figure><img alt="{text}" src="data:image/png;base64,{data}"><figcaption>{text}</figcaption></figure>'
+from lens_relearn.views.removal import write_removal_report
 
 
 def _overview(summary: dict, config: ExperimentConfig) -> str:
@@ -129,7 +104,7 @@ def _relocation(summary: dict) -> str:
         "as many random survivors, and the carriers in the base model, are the controls (test split).</p>"
     )
     header = ["condition", f"{concept} F1", "other types F1", "F1"]
-    return f"<h2>Where the concept went</h2>{intro}{_table(header, rows)}"
+    return f"<h2>Where the concept went</h2>{intro}{html_table(header, rows)}"
 
 
 def _kept(f1: dict) -> str:
@@ -169,7 +144,7 @@ def _f1_tables(out: RunFolder) -> str:
         rows = [
             (arm, metric, *values) for (arm, metric), values in zip(table.index, table.to_numpy().tolist(), strict=True)
         ]
-        parts.append(f"<h3>{html.escape(split)} split</h3>" + _table(["arm", "metric", *table.columns], rows))
+        parts.append(f"<h3>{html.escape(split)} split</h3>" + html_table(["arm", "metric", *table.columns], rows))
     return "".join(parts)
 
 
@@ -224,7 +199,7 @@ def _recovery(summary: dict, final: str) -> str:
         "layer's probe. An arm retrained without the concept's sentences shows what comes back untaught; one "
         "retrained with the concept tagged O, whether the representation survives being taught to ignore it.</p>"
     )
-    return f"<h2>How fast and from what the concept returns</h2>{intro}{_table(header, rows)}"
+    return f"<h2>How fast and from what the concept returns</h2>{intro}{html_table(header, rows)}"
 
 
 BLEND_HEADER = ["old class", "old class share: base → final", "concept share: base → final", "blend"]
@@ -282,7 +257,7 @@ def _primed(out: RunFolder, seed: int, count: int, top: int) -> str:
         "top tokens after",
     ]
     views = neuron_views(out, list(zip(primed.layer, primed["index"], strict=True)), seed=seed)
-    return intro + _table(header, rows) + "".join(view.body for view in views)
+    return intro + html_table(header, rows) + "".join(view.body for view in views)
 
 
 def _blend_sentence(blend: dict | None) -> str:
@@ -364,9 +339,9 @@ def _browser(out: RunFolder, seed: int, top: int = 100) -> str:
         options.append(f'<option value="{key}">{html.escape(label)}</option>')
         rows = neuron_trajectory(table[(table.layer == layer) & (table["index"] == index)], out.stages)
         rows = rows.drop(columns="top_tokens").assign(position=rows.position + 1)
-        trajectory = _table([c.replace("_", " ") for c in rows.columns], rows.itertuples(index=False))
+        trajectory = html_table([c.replace("_", " ") for c in rows.columns], rows.itertuples(index=False))
         blend = (
-            _table(BLEND_HEADER, [_blend_cells(primed.loc[(layer, index)])])
+            html_table(BLEND_HEADER, [_blend_cells(primed.loc[(layer, index)])])
             if is_primed
             else "<p>Not a primed neuron (it was among the base model's top neurons, or pruned).</p>"
         )
@@ -384,7 +359,7 @@ def _browser(out: RunFolder, seed: int, top: int = 100) -> str:
 
 
 def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies: int = 3) -> Path:
-    """Write ``report.html`` into a finished study's folder.
+    """Write ``report.html`` into a finished study's folder (or a removal run's: ``write_removal_report``).
 
     Args:
         out_dir: The folder ``lens-relearn run`` (or ``run_experiment``) wrote.
@@ -397,6 +372,8 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
     Raises:
         LensRelearnError: ``out_dir`` holds no finished study.
     """
+    if not isinstance(out_dir, RunFolder) and is_removal_run(out_dir):
+        return write_removal_report(out_dir)
     out = finished_run(out_dir)
     captions = {
         "f1": "F1 on the test split after pruning and after each retraining round, per arm.",
@@ -445,12 +422,12 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0, case_studies
     body = (
         f"<h1>{html.escape(title)}</h1>{_overview(summary, config)}"
         f"<h2>F1 per stage</h2>{_f1_tables(out)}"
-        f"<h2>Figures</h2>{''.join(_figure(figure, caption) for figure, caption in figures)}"
+        f"<h2>Figures</h2>{''.join(figure_html(figure, caption) for figure, caption in figures)}"
         f"<h2>Primed neurons</h2>{_primed(out, seed, case_studies, config.primed_top)}"
         f"{_recovery(summary, config.stages()[-1]) if 'retraining' in summary else ''}"
         f"{_relocation(summary)}"
         f"{_browser(out, seed)}"
-        f"<h2>Config</h2>{_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
+        f"<h2>Config</h2>{html_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
     path = out.report_path
     replace_file(path, lambda staging: staging.write_text(html_page(title, body), encoding="utf-8"))

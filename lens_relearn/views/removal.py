@@ -1,0 +1,135 @@
+"""Seeing an iterative removal run: the concept's F1 against the share of neurons removed, and its report."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from lens_relearn.files import replace_file
+from lens_relearn.study.removal import RemovalConfig
+from lens_relearn.study.run_folder import RemovalFolder
+from lens_relearn.views.page import figure_html, html_page, html_table
+from lens_relearn.views.plots import ARM_STYLE
+
+
+def plot_removal(out_dir: str | Path | RemovalFolder) -> Figure:
+    """Does the concept stay gone? Its F1 after each retraining against the share of neurons removed so far.
+
+    Args:
+        out_dir: A finished removal run's folder (``lens-relearn remove``).
+
+    Returns:
+        One line an arm for the concept's F1 after retraining (solid; before retraining, thin
+        dotted) and one for the other types' mean F1 after it (dashed), on the test split; the
+        dotted grey lines are the stopping thresholds (``gone_share`` of the base concept F1,
+        ``floor_share`` of the base other types' F1).
+    """
+    run = _finished(out_dir)
+    summary, table = run.summary, run.table()
+    config = RemovalConfig.from_json(run.config_text())
+    figure = Figure(figsize=(8.5, 5), layout="constrained")
+    axis = figure.subplots()
+    for arm, rows in table.groupby("arm", sort=False):
+        label, colour = ARM_STYLE[str(arm)]
+        shares = [0.0, *rows.pruned_share]
+        base = summary["base"]["test"]
+        axis.plot(shares, [base["concept_f1"], *rows.concept_f1_after], color=colour, marker="o", label=label)
+        axis.plot(shares[1:], rows.concept_f1_before, color=colour, linestyle=":", linewidth=0.8)
+        axis.plot(
+            shares,
+            [base["other_f1"], *rows.other_f1_after],
+            color=colour,
+            linestyle="--",
+            marker="s",
+            markersize=4,
+            label=f"{label}: other types' F1",
+        )
+    base = summary["base"]["test"]
+    axis.axhline(config.gone_share * base["concept_f1"], color="gray", linestyle=":", linewidth=0.8)
+    if base["other_f1"] is not None:
+        axis.axhline(config.floor_share * base["other_f1"], color="gray", linestyle="-.", linewidth=0.8)
+    axis.set_ylim(0, 1.02)
+    axis.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
+    axis.set_xlabel(f"share of the {summary['neurons']} {summary['site']} neurons removed so far")
+    axis.set_ylabel(f"F1 on the test split after retraining ({summary['concept']}: solid)")
+    axis.set_title(f"{summary['model']}: can {summary['concept']} be removed for good? (stop: {summary['stop']})")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
+    """Write ``report.html`` into a finished removal run's folder: the answer, the figure, every iteration, the config.
+
+    Returns:
+        The report's path (written atomically; it loads nothing from outside itself).
+    """
+    run = _finished(out_dir)
+    summary, table = run.summary, run.table()
+    concept = summary["concept"]
+    first = summary["first_gone"]
+    answer = (
+        f"{html.escape(concept)} was first below {RemovalConfig.from_json(run.config_text()).gone_share:.0%} of its "
+        f"base validation F1 after retraining at iteration {first['iteration']}, with {first['pruned_share']:.1%} "
+        "of the neurons removed"
+        if first
+        else f"{html.escape(concept)} came back after every retraining"
+    )
+    site, ranking, stop = (html.escape(summary[key]) for key in ("site", "ranking", "stop"))
+    overview = (
+        f"<p>Each iteration ranked the {summary['neurons']} {site} neurons on the current model ({ranking}), "
+        f"pruned the best-ranked {summary['step']} not yet pruned, retrained and scored; a random arm pruned as "
+        f"many random neurons. The concept arm stopped after {summary['iterations']} iteration(s), "
+        f"{summary['pruned_share']:.1%} of the neurons removed: {stop}. {answer}.</p>"
+    )
+    rows = [
+        (
+            r.arm,
+            r.iteration,
+            f"{r.pruned_share:.1%}",
+            r.concept_f1_before,
+            r.concept_f1_after,
+            r.other_f1_after,
+            r.f1_after,
+            r.stop if isinstance(r.stop, str) else "",
+        )
+        for r in table.itertuples()
+    ]
+    header = [
+        "arm",
+        "iteration",
+        "removed",
+        f"{concept} F1 before retraining",
+        f"{concept} F1 after",
+        "other types F1 after",
+        "F1 after",
+        "stopped: why",
+    ]
+    saliency = summary["arms"]["concept"]["layer_saliency"]
+    layers = html_table(
+        ["iteration", *(f"layer {layer}" for layer in range(len(saliency[0])))],
+        [(i + 1, *values) for i, values in enumerate(saliency)],
+    )
+    caption = (
+        f"{concept} F1 (solid) and the other types' mean F1 (dashed) on the test split after each retraining, "
+        f"against the share of neurons removed so far; dotted: {concept} F1 before retraining; grey: the thresholds."
+    )
+    fields = json.loads(run.config_text())
+    body = (
+        f"<h1>Removing {html.escape(concept)} from {html.escape(summary['model'])} for good?</h1>{overview}"
+        f"{figure_html(plot_removal(run), caption)}"
+        f"<h2>Every iteration (test split)</h2>{html_table(header, rows)}"
+        f"<h2>Where the {html.escape(concept)} neurons are</h2><p>Mean saliency of each layer's unpruned neurons in "
+        f"the ranking each iteration pruned from (concept arm).</p>{layers}"
+        f"<h2>Config</h2>{html_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
+    )
+    title = f"Removing {concept} from {summary['model']}"
+    replace_file(run.report_path, lambda staging: staging.write_text(html_page(title, body), encoding="utf-8"))
+    return run.report_path
+
+
+def _finished(out_dir: str | Path | RemovalFolder) -> RemovalFolder:
+    return (out_dir if isinstance(out_dir, RemovalFolder) else RemovalFolder(out_dir)).require_complete()
