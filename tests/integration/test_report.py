@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
+from lens_relearn import RemovalConfig, preset, run_removal
 from lens_relearn.views.report import write_report
 
 NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
@@ -173,3 +174,37 @@ def test_notebook_runs(name, quick_run, monkeypatch):
         views = [h for h in html if "CircuitsVis.render(" in h]
         assert len(views) == 1 and outside_addresses(views[0]) == []
         assert "<h3>Neuron " in views[0] and "<th>position</th>" in views[0], "run.neuron shows its trajectory and view"
+
+
+@pytest.fixture(scope="session")
+def removal_report(tmp_path_factory) -> Path:
+    """The report of a finished two-iteration removal run on tiny-bert."""
+    study = preset("quick", model="tiny-bert", n_train=40, n_validation=20, n_test=15, n_novel=0, base_epochs=1)
+    out = tmp_path_factory.mktemp("removal") / "run"
+    config = RemovalConfig(study=study, max_iterations=2, gone_share=0.0, patience=2, floor_share=0.0)
+    run_removal(config, out, progress=False)
+    return write_report(out)
+
+
+def test_the_report_of_a_removal_run_renders_offline_in_chromium(removal_report, chromium):
+    probes = {"images": PROBES["images"], "text": PROBES["text"], "rows": "document.querySelectorAll('tr').length"}
+    page = chromium.load(removal_report, ready="document.readyState === 'complete'", probes=probes)
+    assert page.errors == [] and page.dialogs == [] and page.requests == [page.url]
+    assert page.values["images"] == 1, "the figure of F1 against the share removed"
+    assert "Removing LOC from tiny-bert for good?" in page.values["text"]
+    assert "stopped after 2 iteration(s)" in page.values["text"]
+    assert outside_addresses(removal_report.read_text()) == []
+
+
+def test_the_removal_notebook_runs(removal_report, monkeypatch):
+    monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_REMOVAL", str(removal_report.parent))
+    notebook = nbformat.read(NOTEBOOKS / "03_iterative_removal.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells), "commit notebooks with outputs stripped"
+    NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert len([o for o in outputs if "image/png" in o.get("data", {})]) == 1
+    tables = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
+    assert len(tables) == 1 and tables[0].count("</tr>") == 1 + 4, "a header and two iterations of two arms"
