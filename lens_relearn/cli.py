@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import dataclasses
 import math
+import os
+import subprocess
 import sys
 import time
 import typing
@@ -46,7 +48,10 @@ def _finetune(args: argparse.Namespace) -> None:
 
     data = load_ner(args.data, seed=args.seed, n_train=args.n_train)
     concept = find_concept(args.concept, data.labels)
-    tagger = Tagger(load_model(args.model), data.labels, aggregation=args.aggregation, seed=args.seed)
+    from lens_relearn.parallel import resolve_device
+
+    device = resolve_device(args.device)
+    tagger = Tagger(load_model(args.model, device=device), data.labels, aggregation=args.aggregation, seed=args.seed)
     start = time.perf_counter()
     train_tagger(tagger, data.train, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
     minutes = (time.perf_counter() - start) / 60
@@ -69,7 +74,9 @@ def _run(args: argparse.Namespace) -> None:
 
     config = _config(args)
     out = Path(args.out)
-    summary = run_experiment(config, out, progress=not args.quiet)
+    summary = run_experiment(config, out, progress=not args.quiet, device=args.device)
+    if not _main_rank_alone():
+        return
     f1, concept = summary["f1"], summary["concept_f1"]
     print(
         f"{config.model}: {summary['pruned']['count']} of {summary['pruned']['of']} "
@@ -126,7 +133,10 @@ def _sweep(args: argparse.Namespace) -> None:
         fractions=args.fractions,
         random_seeds=args.random_seeds,
         progress=not args.quiet,
+        device=args.device,
     )
+    if not _main_rank_alone():
+        return
     base = table.iloc[0]
     print(f"{config.model}: base {config.concept} F1 {base.concept_f1:.3f}, other types' mean F1 {base.other_f1:.3f}")
     print(f"{'method':<17} {'pruned':>7} {config.concept + ' F1':>8} {'others F1':>9} {'selectivity':>11}")
@@ -148,7 +158,9 @@ def _remove(args: argparse.Namespace) -> None:
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RemovalConfig) if f.name != "study"}
     config = removal_preset(args.preset, study=study, **{k: v for k, v in changes.items() if v is not None})
     out = Path(args.out)
-    summary = run_removal(config, out, progress=not args.quiet)
+    summary = run_removal(config, out, progress=not args.quiet, device=args.device)
+    if not _main_rank_alone():
+        return
     concept = summary["concept"]
     print(
         f"{config.study.model}: {summary['step']} of {summary['neurons']} {config.study.site} neurons removed an "
@@ -169,6 +181,45 @@ def _remove(args: argparse.Namespace) -> None:
         print(f"report:  {write_removal_report(out).resolve()}")
 
 
+def _main_rank_alone() -> bool:
+    """After a data-parallel run, leave the process group; whether this process is rank 0 (it prints and reports)."""
+    from lens_relearn import parallel
+
+    main = parallel.is_main()
+    parallel.stop()
+    return main
+
+
+def _launch(argv: list[str], nproc: int) -> None:
+    """Run this same command on ``nproc`` ranks on this machine through torchrun (``--standalone``)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    threads = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc))}  # the cores shared out
+    finished = subprocess.run([*command, "-m", "lens_relearn", *argv], check=False, env={**threads, **os.environ})
+    if finished.returncode:
+        raise LensRelearnError(
+            f"a rank of the {nproc} stopped (torchrun exit status {finished.returncode}; its error is above). "
+            "Run the same command again: it resumes after the last stage that finished."
+        )
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line without ``--nproc N`` (what each rank runs).
+
+    Example:
+        >>> _without_nproc(["run", "--nproc", "2", "--out", "x"]), _without_nproc(["run", "--nproc=2"])
+        (['run', '--out', 'x'], ['run'])
+    """
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            kept.append(word)
+    return kept
+
+
 def _config(args: argparse.Namespace, preset_name: str | None = None) -> ExperimentConfig:
     """The preset named by ``--preset`` (or ``preset_name``) with every config flag given."""
     from lens_relearn.study.config import ExperimentConfig, preset
@@ -180,6 +231,22 @@ def _config(args: argparse.Namespace, preset_name: str | None = None) -> Experim
         if name in changes:
             changes[name] = tuple(changes[name])
     return preset(preset_name or args.preset, **changes)
+
+
+def _add_device_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when there is one, else the CPU)")
+
+
+def _add_parallel_flags(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--nproc``: where to run, and on how many ranks of this machine (through torchrun)."""
+    _add_device_flag(parser)
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="ranks on this machine, data-parallel through torchrun (one a GPU; on the CPU, gloo); "
+        "several machines: torchrun --nnodes ... -m lens_relearn ...",
+    )
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -247,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     finetune.add_argument("--seed", type=int, default=0, help="seeds data, head and batch order")
     finetune.add_argument("--out", help="folder to save the tagger in")
+    _add_device_flag(finetune)
     finetune.set_defaults(handler=_finetune)
 
     run = commands.add_parser(
@@ -269,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="folder for the results")
     run.add_argument("--quiet", action="store_true", help="print only the final table and paths")
     run.add_argument("--no-report", action="store_true", help="do not write report.html")
+    _add_parallel_flags(run)
     _add_config_flags(run)
     run.set_defaults(handler=_run)
 
@@ -301,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS), help="shares of neurons")
     sweep.add_argument("--random-seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the random draws")
     sweep.add_argument("--quiet", action="store_true", help="print only the final table and paths")
+    _add_parallel_flags(sweep)
     _add_config_flags(sweep)
     sweep.set_defaults(handler=_sweep)
 
@@ -324,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--floor-share", type=float, help="stop when the other types' F1 falls below this share")
     remove.add_argument("--max-iterations", type=int, help="iterations at most")
     remove.add_argument("--max-fraction", type=float, help="share of the site's neurons removed at most")
+    _add_parallel_flags(remove)
     _add_config_flags(remove)
     remove.set_defaults(handler=_remove)
     return parser
@@ -340,8 +411,12 @@ def _quietly(args: argparse.Namespace) -> contextlib.AbstractContextManager:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``lens-relearn``; user mistakes print one line of advice and exit with status 2."""
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "nproc", 1) > 1 and "WORLD_SIZE" not in os.environ:
+            _launch(_without_nproc(argv), args.nproc)
+            return 0
         with _quietly(args):
             args.handler(args)
     except LensRelearnError as error:

@@ -2,7 +2,8 @@
 
 Both writers stage the new content in a hidden folder beside the target (same file system,
 so the final move is a rename) and remove the staging folder whatever happens: an exception
-in ``write`` leaves the old file or folder as it was and nothing else behind.
+in ``write`` leaves the old file or folder as it was and nothing else behind. Under ``torchrun``
+only rank 0 writes files (``lens_relearn.parallel``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from lens_relearn import parallel
 
 
 @contextmanager
@@ -39,10 +42,15 @@ def replace_file(path: str | Path, write: Callable[[Path], object]) -> Path:
         'done'
     """
     path = Path(path)
-    with _staging(path) as room:
-        staging = room / path.name
-        write(staging)
-        staging.replace(path)
+    # Under torchrun only rank 0 writes, between two barriers: files change only while every rank waits
+    # here, so every rank sees the same files whenever it looks (whether a stage is finished, say).
+    parallel.barrier()
+    if parallel.is_main():
+        with _staging(path) as room:
+            staging = room / path.name
+            write(staging)
+            staging.replace(path)
+    parallel.barrier()
     return path
 
 

@@ -27,6 +27,7 @@ from lens_relearn.data.sentences import Sentence, entity_class
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
 from lens_relearn.models.sites import Neuron, context_length, neuron_site, wrapped_model
+from lens_relearn.parallel import gather, is_main, mixed_precision, shard, sum_across_ranks, world
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ def _stream(
 
     ``words[site]`` holds the pooled word activations of the batch at each of ``sites``, one
     ``[words, units]`` tensor a layer, in the batch's word order; ``hidden`` is the base
-    network's last hidden state (token level), for a tagger's head.
+    network's last hidden state (token level), for a tagger's head. Under ``torchrun`` each rank
+    streams its share of the batches (``lens_relearn.parallel.shard``); whoever consumes them sums
+    or gathers across ranks.
     """
     if not sentences:
         raise LensRelearnError("The corpus is empty: there is nothing to collect statistics on.")
@@ -118,7 +121,7 @@ def _stream(
 
     def keeper(name: str):
         def keep(activation: Tensor, hook) -> None:
-            words = current["pool"](activation)
+            words = current["pool"](activation.float())  # float32 even under bf16 autocast
             for site, layer in readers[name]:
                 current["words"][site][layer] = words
 
@@ -129,18 +132,18 @@ def _stream(
     try:
         with (
             model.hooks(fwd_hooks=[(name, keeper(name)) for name in readers]),
-            tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress) as bar,
+            tqdm(total=len(sentences), desc=description, unit="sent", disable=not progress or not is_main()) as bar,
         ):
-            for indices in length_batches(sentences, batch_size):
+            for indices in shard(length_batches(sentences, batch_size)):
                 chunk = [sentences[i] for i in indices]
                 batch = encode(model.tokenizer, chunk, max_length=max_length).to(device)
                 current["pool"] = WordPooler(batch.token_word, batch.n_words, aggregation)
                 current["words"] = {site: [None] * len(hook_names) for site, hook_names in names.items()}
-                with torch.no_grad():
+                with torch.no_grad(), mixed_precision(device):
                     output = wrapped_model(model).base_model(
                         input_ids=batch.input_ids, attention_mask=batch.attention_mask
                     )
-                yield batch, indices, current["words"], output.last_hidden_state
+                yield batch, indices, current["words"], output.last_hidden_state.float()
                 bar.update(len(indices))
     finally:
         model.train(was_training)
@@ -178,7 +181,9 @@ class StatsSums:
         self.count += torch.bincount(word_class, minlength=len(self.classes))
 
     def result(self) -> ActivationStats:
-        """The statistics of everything added."""
+        """The statistics of everything added (on every rank: summed across the ranks, one all-reduce each)."""
+        for sums in (self.count, self.total, self.total_sq, self.total_abs):
+            sum_across_ranks(sums)
         return ActivationStats(
             self.site, self.aggregation, self.classes, self.count, self.total, self.total_sq, self.total_abs
         )
@@ -343,6 +348,11 @@ def top_tokens(
             candidate_ids = torch.cat([best_sentence, ids.expand(len(neurons), -1)], 1)
             best_peak, order = candidates.topk(min(n_examples, candidates.shape[1]), dim=1)
             best_sentence = candidate_ids.gather(1, order)
+    sum_across_ranks(type_sum)
+    sum_across_ranks(type_count)
+    if world() > 1:  # each rank kept the best of its batches: the best of those are the best of all
+        top_z, top_class = _best(gather((top_z, top_class)), n_occurrences)
+        best_peak, best_sentence = _best(gather((best_peak, best_sentence)), n_examples)
     scores = type_sum / type_count.clamp(min=1).unsqueeze(1)  # types neurons
     top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
     normalised = (top_scores / top_scores[0].clamp(min=1e-12)).T.tolist()  # neurons k
@@ -358,6 +368,14 @@ def top_tokens(
         return TopTokens(chosen, tokens, examples)
     shares = torch.nn.functional.one_hot(top_class, len(stats.classes)).double().mean(1)  # neurons classes
     return TopTokens(chosen, tokens, examples, stats.classes, shares)
+
+
+def _best(candidates: list[tuple[Tensor, Tensor]], k: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest values of every row over several ``(values, labels)`` pairs, with their labels."""
+    values = torch.cat([v for v, _ in candidates], 1)
+    labels = torch.cat([label for _, label in candidates], 1)
+    kept, order = values.topk(min(k, values.shape[1]), dim=1)
+    return kept, labels.gather(1, order)
 
 
 def _sentence_peaks(values: Float[Tensor, "words neurons"], batch: EncodedBatch) -> Float[Tensor, "sentences neurons"]:
@@ -387,11 +405,12 @@ def word_activations(
     chosen = [Neuron(*n) for n in neurons]
     layer_of = torch.tensor([n.layer for n in chosen])
     unit_of = torch.tensor([n.index for n in chosen])
-    per_sentence: list[Tensor] = [torch.empty(0)] * len(sentences)
+    found: dict[int, Tensor] = {}
     for batch, indices, words, _ in _stream(
         model, sentences, [site], aggregation, INFERENCE_BATCH, "activations", False
     ):
         values = torch.stack(words[site], 1).float().cpu()[:, layer_of, unit_of]
         for index, sentence_values in zip(indices, values.split(batch.words_kept), strict=True):
-            per_sentence[index] = sentence_values
-    return per_sentence
+            found[index] = sentence_values
+    every = {index: values for part in gather(found) for index, values in part.items()}
+    return [every[index] for index in range(len(sentences))]

@@ -24,6 +24,7 @@ from lens_relearn.data.sentences import Sentence
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.activations import ActivationStats, StatsSums, _stream
 from lens_relearn.neurons.probes import WordVectors
+from lens_relearn.parallel import gather
 from lens_relearn.tagger.model import Tagger
 
 VECTOR_SITE = "resid"  # where the layer probes read words
@@ -92,7 +93,8 @@ def shared_pass(
     shape = neuron_site(model, site)
     sums = StatsSums(sentences, site, aggregation, shape.n_layers, shape.units) if statistics else None
     kept = WordVectors()
-    predicted: list[list[str]] = [[] for _ in sentences]
+    found: dict[int, list[str]] = {}  # this rank's sentences' tags
+    predicted: list[list[str]] = []
     kept_activations = []
     stream = _stream(model, sentences, sites, aggregation, batch_size, description, progress)
     for batch, indices, words, hidden in stream:
@@ -106,8 +108,10 @@ def shared_pass(
             chunk = [sentences[i] for i in indices]
             with torch.no_grad():
                 scores = tagger.head(pool_words(hidden, batch.token_word, batch.n_words, tagger.aggregation))
-            for index, sentence_tags in zip(indices, tagger.decode(scores, chunk, batch), strict=True):
-                predicted[index] = sentence_tags
+            found.update(zip(indices, tagger.decode(scores, chunk, batch), strict=True))
+    if predictions:  # every rank tagged its share of the sentences
+        tagged = {index: tags for part in gather(found) for index, tags in part.items()}
+        predicted = [tagged[index] for index in range(len(sentences))]
     layers, tags = kept.result() if vectors else ([], [])
     stats = sums.result() if sums is not None else None
     return PassResult(stats, layers, tags, predicted if predictions else [], kept_activations)

@@ -25,6 +25,7 @@ from lens_relearn.data.alignment import INFERENCE_BATCH
 from lens_relearn.data.sentences import Concept, Sentence
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.neurons.activations import _stream
+from lens_relearn.parallel import in_batch_order
 
 
 def layer_vectors(
@@ -55,19 +56,18 @@ class WordVectors:
     """Every word's vectors at each layer of a site, batch by batch, with the words' tags (``layer_vectors``'s core)."""
 
     def __init__(self) -> None:
-        self.per_layer: list[list[np.ndarray]] = []
-        self.tags: list[str] = []
+        self.batches: list[tuple[list[np.ndarray], list[str]]] = []  # per batch: each layer's vectors, the tags
 
     def add(self, tags: Sequence[str], layers: Sequence[Tensor]) -> None:
         """Keep one batch: its words' tags and their vectors at every layer."""
-        self.per_layer = self.per_layer or [[] for _ in layers]
-        for kept, layer in zip(self.per_layer, layers, strict=True):
-            kept.append(layer.float().cpu().numpy())
-        self.tags += tags
+        self.batches.append(([layer.float().cpu().numpy() for layer in layers], list(tags)))
 
     def result(self) -> tuple[list[Float[np.ndarray, "words units"]], list[str]]:
-        """Each layer's ``[words, units]`` array and the tags, in the order added."""
-        return [np.concatenate(kept) for kept in self.per_layer], self.tags
+        """Each layer's ``[words, units]`` array and the tags, in the order one process adds them
+        (under ``torchrun``: every rank's batches, gathered)."""
+        batches = in_batch_order(self.batches)
+        layers = [np.concatenate(per_layer) for per_layer in zip(*(vectors for vectors, _ in batches), strict=True)]
+        return layers, [tag for _, tags in batches for tag in tags]
 
 
 def fit_probe(

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from torch import Tensor
 
+from lens_relearn import parallel
 from lens_relearn.data.sentences import find_concept
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.loading import load_model, quiet_libraries
@@ -131,15 +133,15 @@ def removal_preset(name: str, **changes: Any) -> RemovalConfig:
 class _Removal:
     """One removal run of a config in a folder; each iteration is computed once and read back after."""
 
-    def __init__(self, config: RemovalConfig, folder: RemovalFolder, progress: bool) -> None:
-        self.config, self.folder, self.progress = config, folder, progress
+    def __init__(self, config: RemovalConfig, folder: RemovalFolder, progress: bool, device: torch.device) -> None:
+        self.config, self.folder, self.progress, self.device = config, folder, progress and parallel.is_main(), device
         study = config.study
         self.study = study
         self.seed = study.seeds[0]
         self.data = study.load_data()
         self.corpus, self.corpus_concept = study.load_concept_corpus(self.data)
         self.concept = find_concept(study.concept, self.data.labels)
-        self.site = neuron_site(load_model(study.model), study.site)
+        self.site = neuron_site(load_model(study.model, device=device), study.site)
         self.step = config.step(self.site.n_neurons)
         self.limit = int(config.max_fraction * self.site.n_neurons)
         if self.step > self.limit:
@@ -176,10 +178,13 @@ class _Removal:
         if not self.folder.has_base(self.seed):
             study = self.study
             if study.base_checkpoint:
-                tagger = Tagger.load(study.base_checkpoint)
+                tagger = Tagger.load(study.base_checkpoint, device=self.device)
             else:
                 tagger = Tagger(
-                    load_model(study.model), self.data.labels, aggregation=study.aggregation, seed=self.seed
+                    load_model(study.model, device=self.device),
+                    self.data.labels,
+                    aggregation=study.aggregation,
+                    seed=self.seed,
                 )
                 train_tagger(
                     tagger,
@@ -197,7 +202,7 @@ class _Removal:
 
     def _tagger(self, arm: str, done: int) -> Tagger:
         """The tagger after ``done`` finished iterations, every neuron pruned so far masked."""
-        tagger = Tagger.load(self.folder.base_dir(self.seed) / "tagger")
+        tagger = Tagger.load(self.folder.base_dir(self.seed) / "tagger", device=self.device)
         if done:
             self._prune(tagger, self.folder.pruned(self.seed, arm, done))
             tagger.load_weights(self.folder.iteration_dir(self.seed, arm, done) / "tagger")
@@ -220,7 +225,7 @@ class _Removal:
         """The base model's mean activation of every unit on the concept corpus (``prune_value="mean"`` only)."""
         if self.study.prune_value != "mean":
             return None
-        tagger = Tagger.load(self.folder.base_dir(self.seed) / "tagger")
+        tagger = Tagger.load(self.folder.base_dir(self.seed) / "tagger", device=self.device)
         return collect_stats(tagger.model, self.corpus, site=self.study.site, progress=False).mean()
 
     def _rank(self, tagger: Tagger) -> Ranking:
@@ -373,7 +378,9 @@ def _base_f1(base: dict, split: str) -> float:
     return base["scores"][split]["concept_f1"]
 
 
-def run_removal(config: RemovalConfig, out_dir: str | Path, *, progress: bool = True) -> dict:
+def run_removal(
+    config: RemovalConfig, out_dir: str | Path, *, progress: bool = True, device: str | None = None
+) -> dict:
     """Run (or resume) an iterative removal and write its results to ``out_dir``.
 
     Args:
@@ -384,6 +391,8 @@ def run_removal(config: RemovalConfig, out_dir: str | Path, *, progress: bool = 
             and a folder an iteration. A folder holding an interrupted run of the same config
             resumes after its last finished iteration.
         progress: Show progress bars.
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (default: CUDA when there is one); under
+            ``torchrun``, data-parallel (``lens_relearn.parallel``).
 
     Returns:
         The summary (also written to ``summary.json``): why and when the concept arm stopped,
@@ -393,11 +402,13 @@ def run_removal(config: RemovalConfig, out_dir: str | Path, *, progress: bool = 
         LensRelearnError: The config asks for something impossible, or ``out_dir`` holds a run of
             another config.
     """
+    where = parallel.resolve_device(device)
+    parallel.start(where)
     folder = RemovalFolder(out_dir)
     if folder.has_config() and RemovalConfig.from_json(folder.config_text()) != config:
         raise LensRelearnError(f"{folder.path} holds a removal run of a different config; choose another folder.")
     with contextlib.nullcontext() if progress else quiet_libraries():
-        removal = _Removal(config, folder, progress)
+        removal = _Removal(config, folder, progress, where)
         if not folder.has_config():
             folder.write_config(config.to_json())
         summary = removal.run()

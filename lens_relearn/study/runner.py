@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 from einops import rearrange
 
+from lens_relearn import parallel
 from lens_relearn.data.sentences import Sentence, find_concept, labels_of, retraining_sentences
 from lens_relearn.data.sources import subsample
 from lens_relearn.errors import LensRelearnError
@@ -57,10 +58,11 @@ DYNAMICS = ["seed", "arm", "stage", "step", "examples", "f1", "concept_f1", "oth
 class _Study:
     """One run of a config in a folder; each stage is computed once and read back after."""
 
-    def __init__(self, config: ExperimentConfig, folder: RunFolder, progress: bool) -> None:
+    def __init__(self, config: ExperimentConfig, folder: RunFolder, progress: bool, device: torch.device) -> None:
         self.config = config
         self.folder = folder
-        self.progress = progress
+        self.progress = progress and parallel.is_main()
+        self.device = device
         self.data = config.load_data()
         self.concept = find_concept(config.concept, self.data.labels)
         self.corpus, self.corpus_concept = config.load_concept_corpus(self.data)
@@ -69,7 +71,7 @@ class _Study:
                 f"The attribution ranking scores the tagger's loss, so the concept corpus must carry the tagger's "
                 f"labels; {config.concept_corpus} has {', '.join(sorted(unknown))}."
             )
-        model = load_model(config.model)
+        model = load_model(config.model, device=device)
         self.site = neuron_site(model, config.site)
         self.count = _prune_count(config, self.site.n_neurons)
         self.embedder = InputEmbedder(model)
@@ -106,11 +108,14 @@ class _Study:
         if not self.folder.is_finished(seed, "", "base"):
             start = time.perf_counter()
             if self.config.base_checkpoint:
-                tagger = Tagger.load(self.config.base_checkpoint)
+                tagger = Tagger.load(self.config.base_checkpoint, device=self.device)
                 curve = [self._monitor_point(tagger, seed, "", "base", 0, 0)] if self.monitor_set else []
             else:
                 tagger = Tagger(
-                    load_model(self.config.model), self.data.labels, aggregation=self.config.aggregation, seed=seed
+                    load_model(self.config.model, device=self.device),
+                    self.data.labels,
+                    aggregation=self.config.aggregation,
+                    seed=seed,
                 )
                 steps = self.config.base_epochs * steps_per_epoch(len(self.data.train), self.config.batch_size)
                 curve, monitor = self._monitored(tagger, seed, "", "base", 0, 0)
@@ -130,7 +135,7 @@ class _Study:
             self._describe(tagger, seed, "", "base", pruned=None, start=start, curve=curve)
 
     def _arm(self, seed: int, arm: str) -> None:
-        tagger = Tagger.load(self.folder.tagger_dir(seed, arm, "base"))
+        tagger = Tagger.load(self.folder.tagger_dir(seed, arm, "base"), device=self.device)
         neurons = self._choose(seed, arm, tagger)
         handle = prune(
             tagger.model,
@@ -271,8 +276,8 @@ class _Study:
         carriers = concept_carriers(table, self.config.relocation_count or self.count)
         count = len(carriers)
         pruned = self.folder.pruned(seed, arm)
-        base = Tagger.load(self.folder.tagger_dir(seed, "", "base"))
-        retrained = load_stage(self.folder.path, final, seed=seed, arm=arm)
+        base = Tagger.load(self.folder.tagger_dir(seed, "", "base"), device=self.device)
+        retrained = load_stage(self.folder.path, final, seed=seed, arm=arm, device=self.device)
         others = random_neurons(retrained.model, count, site=self.config.site, seed=seed, exclude=pruned)
         record = {
             "count": count,
@@ -734,7 +739,9 @@ def _read_top_tokens(table: pd.DataFrame) -> TopTokens:
     return TopTokens(neurons, tokens, tuple(() for _ in neurons))
 
 
-def load_stage(out_dir: str | Path, stage: str, *, seed: int = 0, arm: str = "concept") -> Tagger:
+def load_stage(
+    out_dir: str | Path, stage: str, *, seed: int = 0, arm: str = "concept", device: str | torch.device = "cpu"
+) -> Tagger:
     """The tagger of a finished stage, with its arm's pruning applied (mask hooks included).
 
     Args:
@@ -742,6 +749,7 @@ def load_stage(out_dir: str | Path, stage: str, *, seed: int = 0, arm: str = "co
         stage: ``base``, ``pruned`` or ``round1`` ... ``roundR``.
         seed: Which seed's run.
         arm: ``concept``, ``random`` or ``none`` (ignored for ``base``).
+        device: Where the weights go.
 
     Example:
         >>> # tagger = load_stage("runs/default", "round3")
@@ -749,7 +757,7 @@ def load_stage(out_dir: str | Path, stage: str, *, seed: int = 0, arm: str = "co
     """
     folder = RunFolder(out_dir)
     config = folder.config
-    tagger = Tagger.load(folder.tagger_dir(seed, arm, "base"))
+    tagger = Tagger.load(folder.tagger_dir(seed, arm, "base"), device=device)
     if stage == "base":
         return tagger
     if stage not in config.stages() or arm not in config.arms or not folder.is_finished(seed, arm, stage):
@@ -769,7 +777,9 @@ def load_stage(out_dir: str | Path, stage: str, *, seed: int = 0, arm: str = "co
     return tagger.eval()
 
 
-def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, progress: bool = True) -> dict:
+def run_experiment(
+    config: ExperimentConfig, out_dir: str | Path, *, progress: bool = True, device: str | None = None
+) -> dict:
     """Run (or resume) a relearning study and write its results to ``out_dir``.
 
     Args:
@@ -779,6 +789,8 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, progress: b
             the tagger after each round). A folder holding an interrupted run of the same
             config is resumed after its last finished stage.
         progress: Show progress bars (``False`` hides those of transformers and datasets too).
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (default: CUDA when there is one). Under
+            ``torchrun`` every rank runs the study on its share of the data (``lens_relearn.parallel``).
 
     Returns:
         The summary (also written to ``summary.json``).
@@ -787,6 +799,8 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, progress: b
         LensRelearnError: The config asks for something impossible (checked before training),
             or ``out_dir`` holds a run of a different config.
     """
+    where = parallel.resolve_device(device)
+    parallel.start(where)
     folder = RunFolder(out_dir)
     if folder.has_config() and folder.config != config:
         existing = folder.config
@@ -796,7 +810,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, progress: b
             "choose another folder or delete it."
         )
     with contextlib.nullcontext() if progress else quiet_libraries():
-        study = _Study(config, folder, progress)  # loads data and model, checks concept, site and count
+        study = _Study(config, folder, progress, where)  # loads data and model, checks concept, site and count
         if not folder.has_config():
             folder.write_config(config)
         summary = study.run()

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
+from lens_relearn import parallel
 from lens_relearn.data.sentences import NerData, find_concept
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
@@ -44,6 +46,7 @@ def selectivity_sweep(
     fractions: Sequence[float] = FRACTIONS,
     random_seeds: Sequence[int] = (0, 1, 2),
     progress: bool = True,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """Prune the base tagger by each method at each fraction, without retraining, and score it.
 
@@ -57,6 +60,8 @@ def selectivity_sweep(
         fractions: Shares of the site's neurons to prune.
         random_seeds: Seeds of the random reference (one row a seed and fraction).
         progress: Show progress bars.
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (default: CUDA when there is one); under
+            ``torchrun``, data-parallel (``lens_relearn.parallel``).
 
     Returns:
         One row a pruning: ``method`` (``base``, a method or ``random``), ``fraction``,
@@ -71,12 +76,15 @@ def selectivity_sweep(
         raise LensRelearnError(f"Unknown ranking methods {unknown}; choose among {', '.join(METHODS)}.")
     if bad := [f for f in fractions if not 0 < f <= 1]:
         raise LensRelearnError(f"Fractions {bad} are outside (0, 1].")
+    where = parallel.resolve_device(device)
+    parallel.start(where)
+    progress = progress and parallel.is_main()
     out = Path(out_dir)
     _claim(out, config)
     data = config.load_data()
     concept = find_concept(config.concept, data.labels)
     corpus, corpus_concept = config.load_concept_corpus(data)
-    tagger = _base_tagger(config, data, out / "base", progress)
+    tagger = _base_tagger(config, data, out / "base", progress, where)
     site = neuron_site(tagger.model, config.site)
     done = pd.read_csv(out / "sweep.csv") if (out / "sweep.csv").is_file() else pd.DataFrame()
     rows = done.to_dict("records")
@@ -164,14 +172,14 @@ def _claim(out: Path, config: ExperimentConfig) -> None:
     replace_file(path, lambda staging: staging.write_text(config.to_json()))
 
 
-def _base_tagger(config: ExperimentConfig, data: NerData, folder: Path, progress: bool) -> Tagger:
+def _base_tagger(config: ExperimentConfig, data: NerData, folder: Path, progress: bool, device: torch.device) -> Tagger:
     """The base tagger: saved in the folder, given as ``base_checkpoint``, or fine-tuned now."""
     if config.base_checkpoint:
-        return Tagger.load(config.base_checkpoint)
+        return Tagger.load(config.base_checkpoint, device=device)
     if (folder / "tagger.safetensors").is_file():
-        return Tagger.load(folder)
+        return Tagger.load(folder, device=device)
     seed = config.seeds[0]
-    tagger = Tagger(load_model(config.model), data.labels, aggregation=config.aggregation, seed=seed)
+    tagger = Tagger(load_model(config.model, device=device), data.labels, aggregation=config.aggregation, seed=seed)
     train_tagger(
         tagger,
         data.train,

@@ -25,6 +25,7 @@ from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
 from lens_relearn.models.loading import load_model
 from lens_relearn.models.sites import context_length, wrapped_model
+from lens_relearn.parallel import gather, shard
 
 CONFIG_FILE = "tagger.json"
 
@@ -124,18 +125,18 @@ class Tagger(nn.Module):
         """The predicted tags of each sentence (``O`` for words cut off by the context).
 
         Sentences go in batches of similar length (``length_batches``), as in every other pass
-        over sentences, and come back in their own order.
+        over sentences (under ``torchrun`` each rank tags its share), and come back in their own order.
         """
         was_training = self.training
         self.eval()
-        predictions: list[list[str]] = [[] for _ in sentences]
-        for indices in length_batches(sentences, batch_size):
+        found: dict[int, list[str]] = {}
+        for indices in shard(length_batches(sentences, batch_size)):
             chunk = [sentences[i] for i in indices]
             batch = self.encode(chunk)
-            for index, tags in zip(indices, self.decode(self(batch), chunk, batch), strict=True):
-                predictions[index] = tags
+            found.update(zip(indices, self.decode(self(batch), chunk, batch), strict=True))
         self.train(was_training)
-        return predictions
+        tagged = {index: tags for part in gather(found) for index, tags in part.items()}  # every rank's share
+        return [tagged[index] for index in range(len(sentences))]
 
     def save(self, folder: str | Path) -> Path:
         """Save the weights (safetensors) and a JSON config to ``folder``, each atomically.

@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.parallel import is_main, mixed_precision, rank, sum_across_ranks, world
 from lens_relearn.tagger.model import Tagger
 
 
@@ -112,6 +114,42 @@ def steps_per_epoch(n_sentences: int, batch_size: int) -> int:
     return math.ceil(n_sentences / batch_size)
 
 
+class _Step:
+    """The loss of one global batch: in one process the tagger's; under ``torchrun``, this rank's share of
+    it through ``DistributedDataParallel``, scaled so that the averaged gradient is the whole batch's.
+
+    A rank's loss is ``world * (its words' summed cross-entropy) / (words in the whole batch)``;
+    DDP averages the ranks' gradients, which gives the gradient of the mean over all the batch's
+    words, as one process computes it. A rank whose share is empty (a last batch smaller than the
+    world) runs one sentence at weight 0, so that every rank takes part in every step.
+    """
+
+    def __init__(self, tagger: Tagger) -> None:
+        self.tagger = tagger
+        self.ranks = world()
+        self.model = DistributedDataParallel(tagger, find_unused_parameters=True) if self.ranks > 1 else tagger
+        self.summed = torch.zeros(())
+        self.words = torch.ones(())
+
+    def loss(self, chunk: Sequence[Sentence]) -> Tensor:
+        """The loss whose gradient this rank contributes."""
+        if self.ranks == 1:
+            return self.tagger.loss(self.tagger.encode(chunk))
+        mine = list(chunk[rank() :: self.ranks])
+        weight = 1.0 if mine else 0.0
+        batch = self.tagger.encode(mine or list(chunk[:1]))
+        self.words = sum_across_ranks(torch.tensor(batch.n_words * weight))
+        summed = nn.functional.cross_entropy(self.model(batch), self.tagger.targets(batch), reduction="sum") * weight
+        self.summed = summed.detach().cpu()
+        return summed * self.ranks / self.words.to(summed.device)
+
+    def batch_loss(self, loss: Tensor) -> float:
+        """The whole batch's mean loss over its words (the same on every rank)."""
+        if self.ranks == 1:
+            return loss.item()
+        return float(sum_across_ranks(self.summed.clone()) / self.words)
+
+
 def train_tagger(
     tagger: Tagger,
     sentences: Sequence[Sentence],
@@ -164,17 +202,19 @@ def train_tagger(
     order = random.Random(seed)
     seen = 0
     tagger.train()
-    with torch.random.fork_rng(), tqdm(total=steps, desc="training", disable=not progress) as bar:
-        torch.manual_seed(seed)
+    step = _Step(tagger)
+    with torch.random.fork_rng(), tqdm(total=steps, desc="training", disable=not progress or not is_main()) as bar:
+        torch.manual_seed(seed + rank())  # each rank's dropout masks its own
         for _ in range(epochs):
             start = time.perf_counter()
             for chunk in length_grouped_batches(sentences, batch_size, order):
-                loss = tagger.loss(tagger.encode(chunk))
+                with mixed_precision(tagger.device):
+                    loss = step.loss(chunk)
                 schedule.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(tagger.parameters(), max_grad_norm)
                 schedule.step()
-                history.losses.append(loss.item())
+                history.losses.append(step.batch_loss(loss))
                 seen += len(chunk)
                 taken = len(history.losses)
                 if monitor is not None and ((monitor_every and taken % monitor_every == 0) or taken == steps):

@@ -170,7 +170,7 @@ def test_sites_prints_each_site_of_a_known_model(capsys):
 
 def run_output(monkeypatch, capsys, summary: dict, out) -> list[str]:
     """The lines `run --quiet --no-report` prints for a study whose summary is ``summary``."""
-    monkeypatch.setattr(lens_relearn.study.runner, "run_experiment", lambda config, out, progress: summary)
+    monkeypatch.setattr(lens_relearn.study.runner, "run_experiment", lambda config, out, progress, device: summary)
     assert main(["run", "--preset", "quick", *SMALL, "--out", str(out), "--quiet", "--no-report"]) == 0
     return capsys.readouterr().out.splitlines()
 

@@ -8,7 +8,21 @@ import lens_relearn
 
 PACKAGE = Path(lens_relearn.__file__).parent
 # Shared helpers first, then the pipeline's stages in order, then the entry points.
-ORDER = ["errors", "files", "stats", "models", "data", "tagger", "neurons", "study", "views", "cli", "__init__"]
+ORDER = [
+    "errors",
+    "parallel",
+    "files",
+    "stats",
+    "models",
+    "data",
+    "tagger",
+    "neurons",
+    "study",
+    "views",
+    "cli",
+    "__main__",
+    "__init__",
+]
 
 
 def modules() -> dict[str, Path]:
