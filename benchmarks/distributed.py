@@ -81,7 +81,9 @@ def main() -> None:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", __file__]
         environment = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // 2))}
         arguments = ["--sentences", str(args.sentences), "--steps", str(args.steps), "--rank-out", str(out)]
-        subprocess.run([*command, *arguments], check=True, env=environment, capture_output=True)
+        ranks = subprocess.run([*command, *arguments], check=False, env=environment, capture_output=True, text=True)
+        if ranks.returncode:
+            sys.exit(f"the 2-rank run failed:\n{ranks.stderr[-4000:]}")
         two = json.loads(out.read_text())
     print(f"MiniLM, {cores} cores: statistics over {args.sentences} sentences; {args.steps} steps of {BATCH} sentences")
     print(f"{'':<12} {'1 rank':>8} {'2 ranks':>8} {'speed-up':>9} {'all-reduce share':>17}")
