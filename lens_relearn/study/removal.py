@@ -111,7 +111,7 @@ class RemovalConfig:
 
 REMOVAL_PRESETS: dict[str, dict[str, Any]] = {
     # MiniLM on the default study's data and ranking: 5% of the MLP neurons an iteration, one epoch of
-    # retraining, at most 8 iterations (40%); about 20 minutes on 2 CPU cores.
+    # retraining, at most 8 iterations (40%); about 22 minutes on 2 CPU cores.
     "removal": {"study": "default", "step_fraction": 0.05, "retrain_epochs": 1, "max_iterations": 8, "patience": 2},
 }
 
