@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints, no_type_check
+
+import torch
 
 from lens_relearn.data.alignment import Aggregation
 from lens_relearn.data.concept_corpus import read_concept_corpus
 from lens_relearn.data.sentences import RETRAIN_DATA, Concept, NerData, RetrainData, Sentence, find_concept, labels_of
 from lens_relearn.data.sources import load_ner
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.models.loading import load_model
 from lens_relearn.models.sites import Site
 from lens_relearn.neurons.pruning import Mode, Value
 from lens_relearn.neurons.ranking import Method
+from lens_relearn.tagger.model import Tagger
+from lens_relearn.tagger.training import train_tagger
 
 Arm = Literal["concept", "random", "none"]
 ARMS: tuple[Arm, ...] = get_args(Arm)
@@ -191,6 +197,27 @@ class ExperimentConfig:
             ['base', 'pruned', 'round1', 'round2']
         """
         return ["base", "pruned"] + [f"round{r}" for r in range(1, self.rounds + 1)]
+
+    def new_tagger(self, labels: Sequence[str], seed: int, device: torch.device) -> Tagger:
+        """An untrained tagger on this config's model and aggregation, its head drawn from ``seed``."""
+        return Tagger(load_model(self.model, device=device), labels, aggregation=self.aggregation, seed=seed)
+
+    def train(
+        self, tagger: Tagger, sentences: Sequence[Sentence], *, epochs: int, seed: int, progress: bool, **options: Any
+    ) -> None:
+        """``train_tagger`` with this config's learning rate, batch size and warm-up (``options``: its
+        ``schedule``, ``monitor`` and ``monitor_every``)."""
+        train_tagger(
+            tagger,
+            sentences,
+            epochs=epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            seed=seed,
+            warmup_fraction=self.warmup_fraction,
+            progress=progress,
+            **options,
+        )
 
     def load_data(self) -> NerData:
         """The NER data this config names, at its sizes (the synthetic corpus and subsamples: seed 0)."""

@@ -38,9 +38,9 @@ from lens_relearn.neurons.pruning import prune, random_neurons
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
 from lens_relearn.study.config import ExperimentConfig, preset
 from lens_relearn.study.run_folder import RemovalFolder
+from lens_relearn.study.runner import headline_f1
 from lens_relearn.tagger.model import Tagger
-from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
-from lens_relearn.tagger.training import train_tagger
+from lens_relearn.tagger.scores import evaluate_tagger
 
 REMOVAL_ARMS = ("concept", "random")
 STOP_GONE = "the concept stayed gone"
@@ -158,20 +158,10 @@ class _Removal:
 
     def _scores(self, tagger: Tagger) -> dict:
         """Overall, concept and other types' mean F1 on the validation and test splits."""
-        scores = {}
-        for split in ("validation", "test"):
-            result = evaluate_tagger(tagger, getattr(self.data, split))
-            present = [
-                result["per_type"][kind]["f1"]
-                for kind in self.concept.contrast
-                if result["per_type"].get(kind, {}).get("support")
-            ]
-            scores[split] = {
-                "f1": result["f1"],
-                "concept_f1": concept_scores(result, self.concept.members)["f1"],
-                "other_f1": sum(present) / len(present) if present else None,
-            }
-        return scores
+        return {
+            split: headline_f1(evaluate_tagger(tagger, getattr(self.data, split)), self.concept)
+            for split in ("validation", "test")
+        }
 
     def _base(self) -> dict:
         """The base tagger's scores (fine-tuned, or loaded from ``base_checkpoint``, once)."""
@@ -180,22 +170,8 @@ class _Removal:
             if study.base_checkpoint:
                 tagger = Tagger.load(study.base_checkpoint, device=self.device)
             else:
-                tagger = Tagger(
-                    load_model(study.model, device=self.device),
-                    self.data.labels,
-                    aggregation=study.aggregation,
-                    seed=self.seed,
-                )
-                train_tagger(
-                    tagger,
-                    self.data.train,
-                    epochs=study.base_epochs,
-                    lr=study.lr,
-                    batch_size=study.batch_size,
-                    seed=self.seed,
-                    warmup_fraction=study.warmup_fraction,
-                    progress=self.progress,
-                )
+                tagger = study.new_tagger(self.data.labels, self.seed, self.device)
+                study.train(tagger, self.data.train, epochs=study.base_epochs, seed=self.seed, progress=self.progress)
             tagger.save(self.folder.base_dir(self.seed) / "tagger")
             self.folder.write_base(self.seed, {"scores": self._scores(tagger)})
         return self.folder.base(self.seed)
@@ -257,14 +233,11 @@ class _Removal:
             self._prune(tagger, new)
             pruned = sorted(taken | set(new))
             before = self._scores(tagger)
-            train_tagger(
+            self.study.train(
                 tagger,
                 self.data.train,
                 epochs=self.config.retrain_epochs,
-                lr=self.study.lr,
-                batch_size=self.study.batch_size,
                 seed=self.seed * 1000 + iteration,
-                warmup_fraction=self.study.warmup_fraction,
                 progress=self.progress,
             )
             after = self._scores(tagger)

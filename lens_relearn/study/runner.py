@@ -25,7 +25,7 @@ import torch
 from einops import rearrange
 
 from lens_relearn import parallel
-from lens_relearn.data.sentences import Sentence, find_concept, labels_of, retraining_sentences
+from lens_relearn.data.sentences import Concept, Sentence, find_concept, labels_of, retraining_sentences
 from lens_relearn.data.sources import subsample
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.loading import load_model, quiet_libraries
@@ -49,7 +49,7 @@ from lens_relearn.study.tables import (
 )
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores, evaluate_tagger, score_predictions
-from lens_relearn.tagger.training import Schedule, steps_per_epoch, train_tagger
+from lens_relearn.tagger.training import Schedule, steps_per_epoch
 
 ACTIVATION_CACHE_BYTES = 2**30  # at most this much of the concept corpus's word activations is kept for top tokens
 DYNAMICS = ["seed", "arm", "stage", "step", "examples", "f1", "concept_f1", "other_f1"]  # dynamics.csv's columns
@@ -111,25 +111,17 @@ class _Study:
                 tagger = Tagger.load(self.config.base_checkpoint, device=self.device)
                 curve = [self._monitor_point(tagger, seed, "", "base", 0, 0)] if self.monitor_set else []
             else:
-                tagger = Tagger(
-                    load_model(self.config.model, device=self.device),
-                    self.data.labels,
-                    aggregation=self.config.aggregation,
-                    seed=seed,
-                )
+                tagger = self.config.new_tagger(self.data.labels, seed, self.device)
                 steps = self.config.base_epochs * steps_per_epoch(len(self.data.train), self.config.batch_size)
                 curve, monitor = self._monitored(tagger, seed, "", "base", 0, 0)
-                train_tagger(
+                self.config.train(
                     tagger,
                     self.data.train,
                     epochs=self.config.base_epochs,
-                    lr=self.config.lr,
-                    batch_size=self.config.batch_size,
                     seed=seed,
-                    warmup_fraction=self.config.warmup_fraction,
+                    progress=self.progress,
                     monitor=monitor,
                     monitor_every=self._monitor_every(steps),
-                    progress=self.progress,
                 )
             tagger.save(self.folder.tagger_dir(seed, "", "base"))
             self._describe(tagger, seed, "", "base", pruned=None, start=start, curve=curve)
@@ -174,18 +166,15 @@ class _Study:
             curve, monitor = self._monitored(
                 tagger, seed, arm, stage, done * round_steps, done * self.config.round_epochs * len(sentences)
             )
-            train_tagger(
+            self.config.train(
                 tagger,
                 sentences,
                 epochs=self.config.round_epochs,
-                lr=self.config.lr,
-                batch_size=self.config.batch_size,
                 seed=seed * 1000 + round_number,
-                warmup_fraction=self.config.warmup_fraction,
+                progress=self.progress,
                 schedule=schedule,
                 monitor=monitor,
                 monitor_every=self._monitor_every(round_steps),
-                progress=self.progress,
             )
             tagger.save(self.folder.tagger_dir(seed, arm, stage))
             if schedule is not None:
@@ -282,9 +271,9 @@ class _Study:
         record = {
             "count": count,
             "carriers": [list(n) for n in carriers],
-            "base": self._condition(self.folder.stage_record(seed, "", "base")["scores"]["test"]),
+            "base": headline_f1(self.folder.stage_record(seed, "", "base")["scores"]["test"], self.concept),
             "base_without_carriers": self._test_scores(base, seed, carriers),
-            "final": self._condition(self.folder.stage_record(seed, arm, final)["scores"]["test"]),
+            "final": headline_f1(self.folder.stage_record(seed, arm, final)["scores"]["test"], self.concept),
             "final_without_carriers": self._test_scores(retrained, seed, carriers),
             "final_without_random": self._test_scores(retrained, seed, others),
         }
@@ -300,15 +289,7 @@ class _Study:
             value=self.config.prune_value,
             means=self._means(seed),
         )
-        return self._condition(scores)
-
-    def _condition(self, scores: dict) -> dict:
-        """A relocation condition's record: overall, concept and other-type F1 of some scores."""
-        return {
-            "f1": scores["f1"],
-            "concept_f1": concept_scores(scores, self.concept.members)["f1"],
-            "other_f1": _finite(_mean_f1(scores, self.concept.contrast)),
-        }
+        return headline_f1(scores, self.concept)
 
     def _means(self, seed: int) -> torch.Tensor | None:
         return _unit_means(self.folder, seed, self.site) if self.config.prune_value == "mean" else None
@@ -701,6 +682,16 @@ def concept_carriers(table: pd.DataFrame, count: int) -> list[Neuron]:
     """
     alive = table[~table.pruned].sort_values("position").head(count)
     return [Neuron(int(layer), int(index)) for layer, index in zip(alive.layer, alive["index"], strict=True)]
+
+
+def headline_f1(scores: dict, concept: Concept) -> dict:
+    """Overall F1, the concept's F1 and the other entity types' mean F1 (None if the split has none)
+    of ``evaluate_tagger`` scores."""
+    return {
+        "f1": scores["f1"],
+        "concept_f1": concept_scores(scores, concept.members)["f1"],
+        "other_f1": _finite(_mean_f1(scores, concept.contrast)),
+    }
 
 
 def _mean_f1(scores: dict, kinds: Sequence[str]) -> float:

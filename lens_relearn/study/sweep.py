@@ -21,7 +21,6 @@ from lens_relearn import parallel
 from lens_relearn.data.sentences import NerData, find_concept
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.files import replace_file
-from lens_relearn.models.loading import load_model
 from lens_relearn.models.sites import Neuron, neuron_site
 from lens_relearn.neurons.activations import collect_stats
 from lens_relearn.neurons.attribution import rank_by_attribution
@@ -32,7 +31,6 @@ from lens_relearn.study.config import ExperimentConfig
 from lens_relearn.study.runner import _mean_f1, evaluate_ablated
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores
-from lens_relearn.tagger.training import train_tagger
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2)
 CONCEPT_GOAL, OTHERS_GOAL = 0.5, 0.9  # concept F1 at most half its base, other types at least 90% of theirs
@@ -179,16 +177,7 @@ def _base_tagger(config: ExperimentConfig, data: NerData, folder: Path, progress
     if (folder / "tagger.safetensors").is_file():
         return Tagger.load(folder, device=device)
     seed = config.seeds[0]
-    tagger = Tagger(load_model(config.model, device=device), data.labels, aggregation=config.aggregation, seed=seed)
-    train_tagger(
-        tagger,
-        data.train,
-        epochs=config.base_epochs,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        seed=seed,
-        warmup_fraction=config.warmup_fraction,
-        progress=progress,
-    )
+    tagger = config.new_tagger(data.labels, seed, device)
+    config.train(tagger, data.train, epochs=config.base_epochs, seed=seed, progress=progress)
     tagger.save(folder)
     return tagger.eval()

@@ -152,9 +152,8 @@ def test_the_page_check_catches_a_script_that_runs(payloads, chromium, tmp_path)
     assert page.dialogs == ["2"]
 
 
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_neuron_case_study.ipynb"])
-def test_notebook_runs(name, quick_run, monkeypatch):
-    monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_RUN", str(quick_run))
+def executed_outputs(name: str) -> list:
+    """Every output of the notebook ``name`` run top to bottom; it was committed stripped and raised no error."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert all(not cell.get("outputs") for cell in notebook.cells), "commit notebooks with outputs stripped"
     NotebookClient(
@@ -162,6 +161,13 @@ def test_notebook_runs(name, quick_run, monkeypatch):
     ).execute()
     outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
+    return outputs
+
+
+@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_neuron_case_study.ipynb"])
+def test_notebook_runs(name, quick_run, monkeypatch):
+    monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_RUN", str(quick_run))
+    outputs = executed_outputs(name)
     html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     if name.startswith("01"):
@@ -198,13 +204,7 @@ def test_the_report_of_a_removal_run_renders_offline_in_chromium(removal_report,
 
 def test_the_removal_notebook_runs(removal_report, monkeypatch):
     monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_REMOVAL", str(removal_report.parent))
-    notebook = nbformat.read(NOTEBOOKS / "03_iterative_removal.ipynb", as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells), "commit notebooks with outputs stripped"
-    NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
-    ).execute()
-    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
+    outputs = executed_outputs("03_iterative_removal.ipynb")
     assert len([o for o in outputs if "image/png" in o.get("data", {})]) == 1
     tables = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert len(tables) == 1 and tables[0].count("</tr>") == 1 + 4, "a header and two iterations of two arms"

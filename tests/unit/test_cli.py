@@ -26,7 +26,7 @@ def refuse(monkeypatch, name: str, modules: tuple, what: str) -> None:
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if anything starts training a tagger."""
-    refuse(monkeypatch, "train_tagger", (lens_relearn.study.runner, lens_relearn.tagger.training), "training started")
+    refuse(monkeypatch, "train_tagger", (lens_relearn.study.config, lens_relearn.tagger.training), "training started")
 
 
 def error_of(capsys) -> str:

@@ -5,6 +5,7 @@ import typing
 import pytest
 
 from lens_relearn import LensRelearnError, load_ner
+from lens_relearn.study import config as study_config
 from lens_relearn.study import runner as experiment
 from lens_relearn.study.config import ExperimentConfig, preset
 from lens_relearn.study.runner import run_experiment
@@ -69,7 +70,7 @@ def test_the_test_split_is_never_used_for_ranking(tmp_path, monkeypatch):
     ],
 )
 def test_impossible_configs_stop_before_training(tmp_path, monkeypatch, changes, message):
-    monkeypatch.setattr(experiment, "train_tagger", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(study_config, "train_tagger", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(LensRelearnError, match=message):
         run_experiment(ExperimentConfig(**{**TINY, **changes}), tmp_path, progress=False)
 
@@ -155,7 +156,7 @@ def test_replace_and_from_json_check_too():
 
 def test_a_folder_of_another_config_is_refused(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text(ExperimentConfig(**TINY).to_json())
-    monkeypatch.setattr(experiment, "train_tagger", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(study_config, "train_tagger", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(LensRelearnError, match="different config \\(differs in lr\\)"):
         run_experiment(ExperimentConfig(**{**TINY, "lr": 1e-3}), tmp_path, progress=False)
 

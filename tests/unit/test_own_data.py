@@ -12,6 +12,7 @@ from lens_relearn import Sentence, collect_stats, concept_scores, load_ner, rank
 from lens_relearn.cli import main
 from lens_relearn.data.sentences import entity_class
 from lens_relearn.models.loading import _tiny_model
+from lens_relearn.study import config as study_config
 from lens_relearn.study import runner
 from lens_relearn.study.config import preset
 from lens_relearn.study.run_folder import RunFolder
@@ -107,9 +108,9 @@ def test_run_on_a_folder_uses_the_training_sentences_asked_for(tmp_path, monkeyp
     data = small_synthetic(n_train=600)
     folder = write_folder(tmp_path / "conll", data.train, data.validation, data.test)
     trained_on = []
-    real = runner.train_tagger
+    real = study_config.train_tagger
     monkeypatch.setattr(
-        runner,
+        study_config,
         "train_tagger",
         lambda tagger, sentences, **k: trained_on.append(sentences) or real(tagger, sentences, **k),
     )

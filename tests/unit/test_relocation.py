@@ -19,7 +19,7 @@ from lens_relearn import (
     write_report,
 )
 from lens_relearn.models.sites import Neuron
-from lens_relearn.study import runner
+from lens_relearn.study import config as study_config
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores
@@ -179,7 +179,7 @@ def test_a_neuron_planted_to_carry_loc_after_retraining_is_found_by_the_causal_t
     data = config.load_data()
     loc = find_concept("LOC", data.labels)
     planted: list[Neuron] = []
-    train = runner.train_tagger
+    train = study_config.train_tagger
 
     def retrain_then_plant(tagger, sentences, **kwargs):
         train(tagger, sentences, **kwargs)
@@ -191,7 +191,7 @@ def test_a_neuron_planted_to_carry_loc_after_retraining_is_found_by_the_causal_t
             planted.append(Neuron(1, unit))
             plant_loc_carrier(tagger, loc.words(data.validation + data.test), unit)
 
-    monkeypatch.setattr(runner, "train_tagger", retrain_then_plant)
+    monkeypatch.setattr(study_config, "train_tagger", retrain_then_plant)
     summary = run_experiment(config, out, progress=False)
     record = RunFolder(out).relocation(0)
     assert planted and record["carriers"][0] == list(planted[0]), "the planted unit is the best-ranked survivor"

@@ -23,6 +23,7 @@ from lens_relearn import (
 )
 from lens_relearn.cli import main
 from lens_relearn.models.sites import neuron_site
+from lens_relearn.study import config as study_config
 from lens_relearn.study import removal
 from lens_relearn.study.run_folder import RemovalFolder
 
@@ -52,7 +53,7 @@ def capped(tiny, tmp_path_factory):
     """A run that stops at its maximum number of iterations, every retraining's silent units recorded."""
     out = tmp_path_factory.mktemp("removal") / "run"
     loudest: list = []  # per training call: the largest |activation| of each unit during the training steps
-    train = removal.train_tagger
+    train = study_config.train_tagger
 
     def recording(tagger, sentences, **kwargs):
         site = neuron_site(tagger.model, "mlp")
@@ -70,7 +71,7 @@ def capped(tiny, tmp_path_factory):
         return history
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(removal, "train_tagger", recording)
+        patch.setattr(study_config, "train_tagger", recording)
         summary = run_removal(tiny.replace(floor_share=0.0, **NEVER_GONE), out, progress=False)
     return out, summary, loudest
 

@@ -26,6 +26,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from lens_relearn.study import config as study_config
 from lens_relearn.study import runner as experiment
 from lens_relearn.study.config import ExperimentConfig
 from lens_relearn.study.run_folder import RunFolder
@@ -74,14 +75,14 @@ def _kill_arms(patch: pytest.MonkeyPatch) -> None:
 
 
 def _kill_concept_round2(patch: pytest.MonkeyPatch) -> None:
-    train = experiment.train_tagger
+    train = study_config.train_tagger
 
     def train_or_kill(*args: Any, **kwargs: Any) -> Any:
         if kwargs["seed"] == 2:  # seed * 1000 + round; the concept arm comes first
             raise Killed
         return train(*args, **kwargs)
 
-    patch.setattr(experiment, "train_tagger", train_or_kill)
+    patch.setattr(study_config, "train_tagger", train_or_kill)
 
 
 def _kill_concept_round2_stage_json(patch: pytest.MonkeyPatch) -> None:
@@ -189,7 +190,7 @@ def resumed(request, uninterrupted, tmp_path_factory):
     left = _files(out)
 
     trained, described = [], []
-    train, describe = experiment.train_tagger, experiment._Study._describe
+    train, describe = study_config.train_tagger, experiment._Study._describe
 
     def training(*args: Any, **kwargs: Any) -> Any:
         trained.append(kwargs["seed"])
@@ -200,7 +201,7 @@ def resumed(request, uninterrupted, tmp_path_factory):
         return describe(study, tagger, seed, arm, stage, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment, "train_tagger", training)
+        patch.setattr(study_config, "train_tagger", training)
         patch.setattr(experiment._Study, "_describe", describing)
         run_experiment(config, out, progress=False)
     yield Resumed(config, point, out, reference, left, trained, described)

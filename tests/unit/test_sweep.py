@@ -9,6 +9,7 @@ import pytest
 from lens_relearn import LensRelearnError, Tagger, collect_stats, evaluate_tagger, rank_neurons
 from lens_relearn.cli import main
 from lens_relearn.neurons.pruning import prune
+from lens_relearn.study import config as study_config
 from lens_relearn.study import sweep as sweep_module
 from lens_relearn.study.config import preset
 from lens_relearn.study.sweep import best_pruning, selectivity_sweep
@@ -56,7 +57,7 @@ def test_a_row_is_the_base_tagger_pruned_by_that_ranking(swept):
 
 def test_a_rerun_keeps_the_base_tagger_and_the_finished_rows(swept, monkeypatch):
     out, table = swept
-    monkeypatch.setattr(sweep_module, "train_tagger", lambda *a, **k: pytest.fail("the base tagger was retrained"))
+    monkeypatch.setattr(study_config, "train_tagger", lambda *a, **k: pytest.fail("the base tagger was retrained"))
     monkeypatch.setattr(sweep_module, "evaluate_ablated", lambda *a, **k: pytest.fail("a finished row was scored"))
     again = selectivity_sweep(CONFIG, out, methods=METHODS, fractions=FRACTIONS, random_seeds=(0, 1), progress=False)
     assert again.equals(table)
