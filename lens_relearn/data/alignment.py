@@ -7,8 +7,11 @@ tokenizers see each word with a leading space (the first word too), so a word ty
 tokenised the same way wherever it stands. Special tokens, padding and tokens that are white
 space alone (SmolLM2 gives the space before a number a token of its own) belong to no word.
 
-Sentences longer than the context are cut at a word boundary, with a warning: a word that
-does not fit whole is dropped with its label, never labelled through a fragment.
+Sentences longer than the context are cut at a word boundary, with a ``TruncationWarning``: a
+word that does not fit whole is dropped with its label, never labelled through a fragment.
+``check_sentences`` looks at a whole corpus once, before any training: it counts the sentences
+that will be cut and feeds a word that the tokenizer gives no token (a zero-width space, a
+control character) as the unknown token, keeping its label.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from lens_relearn.errors import LensRelearnError
 
 Aggregation = Literal["first", "last", "average"]
 AGGREGATIONS: tuple[Aggregation, ...] = ("first", "last", "average")
+
+
+class TruncationWarning(UserWarning):
+    """Some sentences are longer than the model's context: their words past it are dropped with their labels."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +157,78 @@ def encode(
         warnings.warn(
             f"{truncated} of {len(sentences)} sentences are longer than {max_length} tokens; "
             "their words past the limit were dropped with their labels.",
+            TruncationWarning,
             stacklevel=2,
         )
     return EncodedBatch(encoded["input_ids"], encoded["attention_mask"], token_word, words_kept, tags)
+
+
+@dataclass(frozen=True)
+class CheckedSentences:
+    """A corpus as the model will read it (``check_sentences``).
+
+    Attributes:
+        sentences: The sentences, each word the tokenizer gives no token replaced by its unknown token.
+        replaced: The words replaced, in order of appearance.
+        truncated: How many sentences are longer than the context (their last words will be dropped).
+    """
+
+    sentences: list[Sentence]
+    replaced: list[str]
+    truncated: int
+
+
+def check_sentences(
+    tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sentence], *, max_length: int = 512, where: str = "corpus"
+) -> CheckedSentences:
+    """Look at a corpus once before anything trains: words the tokenizer drops, sentences past the context.
+
+    A word the tokenizer gives no token of its own (a zero-width space or a control character, as
+    found in scraped text) could not be labelled through any token; it is fed as the tokenizer's
+    unknown token and keeps its label.
+
+    Args:
+        tokenizer: The model's fast tokenizer.
+        sentences: The corpus.
+        max_length: The context length in tokens, special tokens included.
+        where: The corpus's name for errors (``"the test split of data/ner"``).
+
+    Raises:
+        LensRelearnError: A word has white space in it, or is dropped by a tokenizer without an
+            unknown token (the message names ``where``, the sentence and the word).
+
+    Example:
+        >>> from lens_relearn.models.loading import _minilm_folder
+        >>> from transformers import AutoTokenizer
+        >>> tokenizer = AutoTokenizer.from_pretrained(_minilm_folder())
+        >>> checked = check_sentences(tokenizer, [Sentence(["Rain", "\u200b", "Oslo"], ["O", "O", "B-LOC"])])
+        >>> checked.sentences[0].words, checked.replaced, checked.truncated
+        (['Rain', '[UNK]', 'Oslo'], ['\u200b'], 0)
+    """
+    prefix = " " if is_byte_level(tokenizer) else ""
+    dropped = {}
+    for word in dict.fromkeys(w for s in sentences for w in s.words):
+        if not word or any(ch.isspace() for ch in word):
+            number = next(i for i, s in enumerate(sentences) if word in s.words) + 1
+            raise LensRelearnError(f"Sentence {number} of {where} has a word with white space in it: {word!r}.")
+        found = tokenizer(prefix + word, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        dropped[word] = not any(not (prefix + word)[start:end].isspace() for start, end in found if end > start)
+    replaced = [w for s in sentences for w in s.words if dropped[w]]
+    if replaced and tokenizer.unk_token is None:
+        number, sentence = next((i + 1, s) for i, s in enumerate(sentences) if any(dropped[w] for w in s.words))
+        raise LensRelearnError(
+            f"Sentence {number} of {where} ({' '.join(sentence.words)!r}) has a word the tokenizer gives no token, "
+            f"{next(w for w in sentence.words if dropped[w])!r}, and it has no unknown token to stand for it; "
+            "remove or replace the word."
+        )
+    checked = [
+        Sentence([tokenizer.unk_token if dropped[w] else w for w in s.words], s.tags)
+        if any(dropped[w] for w in s.words)
+        else s
+        for s in sentences
+    ]
+    lengths = tokenizer([prefix + " ".join(s.words) for s in checked], verbose=False)["input_ids"] if checked else []
+    return CheckedSentences(checked, replaced, sum(len(ids) > max_length for ids in lengths))
 
 
 def _token_words(

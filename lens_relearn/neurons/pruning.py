@@ -290,6 +290,41 @@ def prune(
     return PrunedNeurons(chosen, where.name, "mask", value, freeze, _hooks=tuple(hooks))
 
 
+@dataclass(frozen=True)
+class PruneSpec:
+    """How neurons are pruned, as one value: ``prune``'s keyword arguments.
+
+    Attributes:
+        site: ``"mlp"`` or ``"resid"``.
+        mode: ``"mask"`` or ``"weights"``.
+        value: What a masked unit becomes: ``"zero"`` or ``"mean"``.
+        freeze: In ``weights`` mode, keep the zeroed weights at zero through training.
+        means: Every unit's mean activation, ``[layers, units]`` (``value="mean"`` only).
+
+    Example:
+        >>> from lens_relearn import load_model
+        >>> spec = PruneSpec(mode="weights", freeze=False)
+        >>> spec.apply(load_model("tiny-bert"), [(0, 3)]).mode, spec.ablation().mode
+        ('weights', 'mask')
+    """
+
+    site: str = "mlp"
+    mode: str = "mask"
+    value: str = "zero"
+    freeze: bool = True
+    means: Float[Tensor, "layers units"] | None = field(default=None, compare=False)
+
+    def apply(self, model: TransformerBridge, neurons: Sequence[Sequence[Any]]) -> PrunedNeurons:
+        """``prune(model, neurons, ...)`` with this spec."""
+        return prune(
+            model, neurons, site=self.site, mode=self.mode, value=self.value, means=self.means, freeze=self.freeze
+        )
+
+    def ablation(self) -> PruneSpec:
+        """The same pruning by mask hooks, for ablating neurons for the while (``remove()`` takes them off)."""
+        return PruneSpec(self.site, "mask", self.value, self.freeze, self.means)
+
+
 def random_neurons(
     model: TransformerBridge,
     k: int,

@@ -8,27 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints, no_type_check
 
-import torch
-
 from lens_relearn.data.alignment import Aggregation
-from lens_relearn.data.concept_corpus import read_concept_corpus
-from lens_relearn.data.sentences import RETRAIN_DATA, Concept, NerData, RetrainData, Sentence, find_concept, labels_of
-from lens_relearn.data.sources import load_ner
+from lens_relearn.data.sentences import RETRAIN_DATA, RetrainData
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.models.loading import load_model
 from lens_relearn.models.sites import Site
 from lens_relearn.neurons.pruning import Mode, Value
 from lens_relearn.neurons.ranking import Method
-from lens_relearn.tagger.model import Tagger
-from lens_relearn.tagger.training import train_tagger
 
-Arm = Literal["concept", "random", "none"]
-ARMS: tuple[Arm, ...] = get_args(Arm)
-CONDITION_MARK = "@"  # an arm's name: its pruning, then CONDITION_MARK and its retraining data unless "full"
+CONDITION_MARK = "@"  # an arm's name: its removal, then CONDITION_MARK and its retraining data unless "full"
 
 
-def arm_parts(arm: str) -> tuple[Arm, RetrainData]:
-    """An arm's pruning and its retraining data, from its name (``concept@without_concept``).
+def arm_parts(arm: str) -> tuple[str, RetrainData]:
+    """An arm's removal (a registered one: ``concept``, ``random``, ``none``, ...) and its retraining data.
 
     Example:
         >>> arm_parts("concept"), arm_parts("random@concept_as_o")
@@ -36,17 +27,19 @@ def arm_parts(arm: str) -> tuple[Arm, RetrainData]:
         >>> arm_parts("concept@never")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        lens_relearn.errors.LensRelearnError: Unknown arm 'concept@never': an arm is concept, random or none, ...
+        lens_relearn.errors.LensRelearnError: Unknown arm 'concept@never': an arm is a removal (concept, random, ...
     """
-    pruning, _, condition = arm.partition(CONDITION_MARK)
+    from lens_relearn.study.removal import REMOVALS  # the removals register themselves after this module loads
+
+    removal, _, condition = arm.partition(CONDITION_MARK)
     condition = condition or "full"
-    if pruning not in ARMS or condition not in RETRAIN_DATA or arm.endswith(CONDITION_MARK + "full"):
+    if removal not in REMOVALS or condition not in RETRAIN_DATA or arm.endswith(CONDITION_MARK + "full"):
         raise LensRelearnError(
-            f"Unknown arm {arm!r}: an arm is {', '.join(ARMS[:-1])} or {ARMS[-1]}, optionally followed by "
+            f"Unknown arm {arm!r}: an arm is a removal ({', '.join(REMOVALS.names())}), optionally followed by "
             f"{CONDITION_MARK}without_concept or {CONDITION_MARK}concept_as_o (retrained without the concept's "
             "sentences, or with its tags relabelled O)."
         )
-    return pruning, condition
+    return removal, condition  # type: ignore[return-value]  # checked against RETRAIN_DATA
 
 
 def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -97,9 +90,12 @@ class ExperimentConfig:
     prune_value: Value = _help("what a masked unit becomes: zero or mean", "zero")
     freeze: bool = _help("weights mode: keep pruned weights at zero during retraining", True)
     arms: tuple[str, ...] = _help(
-        "arms to run: concept, random, none, each optionally retrained @without_concept or @concept_as_o "
-        "(e.g. concept@without_concept); the first is the main arm",
+        "arms to run: a removal (concept, random, none, ...), each optionally retrained @without_concept or "
+        "@concept_as_o (e.g. concept@without_concept); the first is the main arm",
         ("concept", "random"),
+    )
+    analyses: tuple[str, ...] | None = _help(
+        "analyses to run (e.g. collateral,probes; default: every registered one that applies)", None
     )
     base_epochs: int = _help("epochs of the base fine-tune", 3)
     base_checkpoint: str | None = _help("a saved base tagger to start from instead of fine-tuning", None)
@@ -137,6 +133,8 @@ class ExperimentConfig:
             raise LensRelearnError(f"arms={self.arms!r} must be one or more distinct arms.")
         for arm in self.arms:
             arm_parts(arm)
+        if self.analyses is not None:
+            check_analyses(self.analyses)
         if not self.seeds:
             raise LensRelearnError("At least one seed is needed.")
         for name in (
@@ -180,8 +178,8 @@ class ExperimentConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         if unknown := set(values) - known:
             raise LensRelearnError(f"Unknown config fields {sorted(unknown)}.")
-        for name in ("arms", "seeds"):
-            if name in values:
+        for name in ("arms", "seeds", "analyses"):
+            if values.get(name) is not None:
                 values[name] = tuple(values[name])
         return cls(**values)
 
@@ -198,49 +196,21 @@ class ExperimentConfig:
         """
         return ["base", "pruned"] + [f"round{r}" for r in range(1, self.rounds + 1)]
 
-    def new_tagger(self, labels: Sequence[str], seed: int, device: torch.device) -> Tagger:
-        """An untrained tagger on this config's model and aggregation, its head drawn from ``seed``."""
-        return Tagger(load_model(self.model, device=device), labels, aggregation=self.aggregation, seed=seed)
+    def prune_count_for(self, n_neurons: int) -> int:
+        """How many neurons an arm removes from a site of ``n_neurons``: ``prune_count``, or ``prune_fraction`` of them.
 
-    def train(
-        self, tagger: Tagger, sentences: Sequence[Sentence], *, epochs: int, seed: int, progress: bool, **options: Any
-    ) -> None:
-        """``train_tagger`` with this config's learning rate, batch size and warm-up (``options``: its
-        ``schedule``, ``monitor`` and ``monitor_every``)."""
-        train_tagger(
-            tagger,
-            sentences,
-            epochs=epochs,
-            lr=self.lr,
-            batch_size=self.batch_size,
-            seed=seed,
-            warmup_fraction=self.warmup_fraction,
-            progress=progress,
-            **options,
-        )
-
-    def load_data(self) -> NerData:
-        """The NER data this config names, at its sizes (the synthetic corpus and subsamples: seed 0)."""
-        return load_ner(self.data, seed=0, tag_column=self.tag_column, **self.sizes())
+        Example:
+            >>> ExperimentConfig(prune_fraction=0.1).prune_count_for(9216)
+            922
+        """
+        count = self.prune_count if self.prune_count is not None else round(self.prune_fraction * n_neurons)
+        if not 0 <= count <= n_neurons:
+            raise LensRelearnError(f"Cannot prune {count} neurons: the site {self.site!r} of {self.model!r} has {n_neurons}.")
+        return count
 
     def sizes(self) -> dict[str, int]:
         """The sizes given (``n_train`` ...), by name."""
         return {name: getattr(self, name) for name in SIZES if getattr(self, name) is not None}
-
-    def load_concept_corpus(self, data: NerData | None = None) -> tuple[list[Sentence], Concept]:
-        """The sentences neurons are ranked on, and the concept as that corpus labels it.
-
-        Args:
-            data: The NER data, when loaded already (used for ``concept_corpus="validation"``).
-
-        Raises:
-            LensRelearnError: The corpus cannot be read, or has no word of the concept.
-        """
-        if self.concept_corpus == "validation":
-            corpus = (data or self.load_data()).validation
-        else:
-            corpus = read_concept_corpus(self.concept_corpus)
-        return corpus, find_concept(self.corpus_concept or self.concept, labels_of(corpus))
 
 
 # A config checks its own Literal fields in __post_init__ and raises LensRelearnError naming the
@@ -319,10 +289,100 @@ def _listed(values: tuple) -> str:
     return ", ".join(map(str, values))
 
 
-def _prune_count(config: ExperimentConfig, n_neurons: int) -> int:
-    count = config.prune_count if config.prune_count is not None else round(config.prune_fraction * n_neurons)
-    if not 0 <= count <= n_neurons:
-        raise LensRelearnError(
-            f"Cannot prune {count} neurons: the site {config.site!r} of {config.model!r} has {n_neurons}."
-        )
-    return count
+def check_analyses(names: Sequence[str]) -> None:
+    """Refuse unknown analyses, repeated ones, and one chosen without an analysis it reads.
+
+    Example:
+        >>> check_analyses(["retraining"])
+        Traceback (most recent call last):
+        ...
+        lens_relearn.errors.LensRelearnError: The analysis 'retraining' reads what 'probes' records: add it to analyses.
+    """
+    from lens_relearn.study.analysis import ANALYSES  # the analyses register themselves after this module loads
+
+    if len(set(names)) != len(names):
+        raise LensRelearnError(f"analyses={tuple(names)!r} names an analysis twice.")
+    for name in names:
+        for needed in ANALYSES.get(name).requires:
+            if needed not in names:
+                raise LensRelearnError(f"The analysis {name!r} reads what {needed!r} records: add it to analyses.")
+
+
+@dataclass(frozen=True)
+class RemovalConfig:
+    """Everything that defines an iterative removal run; round-trips through JSON.
+
+    The ``study`` config gives the model, the data, the concept and its corpus, the site, the
+    ranking, the pruning mode, the base fine-tune and the training settings (its arms, rounds
+    and relocation settings are not used). Its first seed is the run's.
+
+    Example:
+        >>> RemovalConfig(step_fraction=0.0)
+        Traceback (most recent call last):
+        ...
+        lens_relearn.errors.LensRelearnError: step_fraction=0.0 must lie in (0, 1].
+    """
+
+    study: ExperimentConfig = field(default_factory=lambda: preset("default"))
+    step_fraction: float = 0.05
+    step_count: int | None = None
+    retrain_epochs: int = 1
+    gone_share: float = 0.5
+    patience: int = 2
+    floor_share: float = 0.9
+    max_iterations: int = 10
+    max_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.step_fraction <= 1:
+            raise LensRelearnError(f"step_fraction={self.step_fraction} must lie in (0, 1].")
+        if self.step_count is not None and self.step_count < 1:
+            raise LensRelearnError(f"step_count={self.step_count} must be at least 1 (or None: step_fraction).")
+        for name in ("retrain_epochs", "patience", "max_iterations"):
+            if getattr(self, name) < 1:
+                raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 1.")
+        for name in ("gone_share", "floor_share", "max_fraction"):
+            if not 0 <= getattr(self, name) <= 1.5:
+                raise LensRelearnError(f"{name}={getattr(self, name)} must lie in [0, 1.5] (a share of base F1).")
+
+    def to_json(self) -> str:
+        """The config as JSON (the study config nested)."""
+        values = dataclasses.asdict(self)
+        values["study"] = json.loads(self.study.to_json())
+        return json.dumps(values, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> RemovalConfig:
+        """A config from ``to_json`` output."""
+        values = json.loads(text)
+        values["study"] = ExperimentConfig.from_json(json.dumps(values["study"]))
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> RemovalConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def step(self, n_neurons: int) -> int:
+        """Neurons pruned an iteration, of a site of ``n_neurons``."""
+        return self.step_count or max(1, round(self.step_fraction * n_neurons))
+
+
+REMOVAL_PRESETS: dict[str, dict[str, Any]] = {
+    # MiniLM on the default study's data and ranking: 5% of the MLP neurons an iteration, one epoch of
+    # retraining, at most 8 iterations (40%); about 22 minutes on 2 CPU cores.
+    "removal": {"study": "default", "step_fraction": 0.05, "retrain_epochs": 1, "max_iterations": 8, "patience": 2},
+}
+
+
+def removal_preset(name: str, **changes: Any) -> RemovalConfig:
+    """A removal preset with some fields changed (``study=`` takes an ``ExperimentConfig``).
+
+    Example:
+        >>> removal_preset("removal").study.ranking, removal_preset("removal").max_iterations
+        ('importance_ratio', 8)
+    """
+    if name not in REMOVAL_PRESETS:
+        raise LensRelearnError(f"Unknown removal preset {name!r}; the presets are {', '.join(REMOVAL_PRESETS)}.")
+    fields = dict(REMOVAL_PRESETS[name])
+    fields["study"] = preset(fields["study"])
+    return RemovalConfig(**{**fields, **changes})

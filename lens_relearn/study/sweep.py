@@ -18,17 +18,17 @@ import torch
 from tqdm.auto import tqdm
 
 from lens_relearn import parallel
-from lens_relearn.data.sentences import NerData, find_concept
 from lens_relearn.errors import LensRelearnError
-from lens_relearn.files import replace_file
-from lens_relearn.models.sites import Neuron, neuron_site
+from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import collect_stats
-from lens_relearn.neurons.attribution import rank_by_attribution
-from lens_relearn.neurons.pruning import random_neurons
-from lens_relearn.neurons.ranking import METHODS, Ranking, rank_neurons
+from lens_relearn.neurons.pruning import PruneSpec, random_neurons
+from lens_relearn.neurons.ranking import METHODS, Ranking
 from lens_relearn.stats import selectivity
+from lens_relearn.study.analysis import evaluate_ablated, mean_f1
 from lens_relearn.study.config import ExperimentConfig
-from lens_relearn.study.runner import _mean_f1, evaluate_ablated
+from lens_relearn.study.folders import SweepFolder
+from lens_relearn.study.inputs import Inputs, load_inputs
+from lens_relearn.study.skeleton import base_tagger, launched, rank
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores
 
@@ -51,9 +51,8 @@ def selectivity_sweep(
     Args:
         config: The study's config: model, data, concept, concept corpus, site, prune value,
             base training (``seeds[0]``), or ``base_checkpoint``.
-        out_dir: Where ``config.json``, the base tagger (``base/``), ``sweep.csv`` and
-            ``sweep.json`` go. A folder with a sweep of the same config keeps its base tagger
-            and its finished rows.
+        out_dir: Where ``run.json``, the base tagger (``base/``), ``sweep.csv`` and ``summary.json``
+            (the best pruning) go. A folder with a sweep of the same config keeps its base tagger and its finished rows.
         methods: Ranking methods (``METHODS``).
         fractions: Shares of the site's neurons to prune.
         random_seeds: Seeds of the random reference (one row a seed and fraction).
@@ -67,62 +66,68 @@ def selectivity_sweep(
         ``f1_<type>`` column an entity type; also written to ``sweep.csv``.
 
     Raises:
-        LensRelearnError: An unknown method, a fraction outside (0, 1], or a folder that holds a
-            sweep of another config.
+        LensRelearnError: An unknown method, a fraction outside (0, 1], or a folder that holds
+            another kind of run or a sweep of another config (nothing is written then).
     """
     if unknown := [m for m in methods if m not in METHODS]:
         raise LensRelearnError(f"Unknown ranking methods {unknown}; choose among {', '.join(METHODS)}.")
     if bad := [f for f in fractions if not 0 < f <= 1]:
         raise LensRelearnError(f"Fractions {bad} are outside (0, 1].")
-    where = parallel.resolve_device(device)
-    parallel.start(where)
-    progress = progress and parallel.is_main()
-    out = Path(out_dir)
-    _claim(out, config)
-    data = config.load_data()
-    concept = find_concept(config.concept, data.labels)
-    corpus, corpus_concept = config.load_concept_corpus(data)
-    tagger = _base_tagger(config, data, out / "base", progress, where)
-    site = neuron_site(tagger.model, config.site)
-    done = pd.read_csv(out / "sweep.csv") if (out / "sweep.csv").is_file() else pd.DataFrame()
-    rows = done.to_dict("records")
+    folder = SweepFolder(out_dir)
+    folder.check(config)
+    with launched(device, progress) as where:
+        inputs = load_inputs(config, where)
+        folder.claim(config)
+        progress = progress and parallel.is_main()
+        tagger = _base(config, inputs, folder, where, progress)
+        return _sweep(config, inputs, folder, tagger, methods, fractions, random_seeds, progress)
+
+
+def _sweep(
+    config: ExperimentConfig,
+    inputs: Inputs,
+    folder: SweepFolder,
+    tagger: Tagger,
+    methods: Sequence[str],
+    fractions: Sequence[float],
+    random_seeds: Sequence[int],
+    progress: bool,
+) -> pd.DataFrame:
+    """Score every pruning not scored yet, each row written as it is finished; then the best pruning."""
+    rows = folder.table("sweep").to_dict("records") if folder.has_table("sweep") else []
     finished = {(r["method"], r["fraction"], r["seed"]) for r in rows}
-    stats = collect_stats(tagger.model, corpus, site=config.site, aggregation=config.aggregation, progress=progress)
+    stats = collect_stats(tagger.model, inputs.corpus, site=config.site, aggregation=config.aggregation, progress=progress)
+    spec = PruneSpec(config.site, "mask", config.prune_value, means=stats.mean())
+    concept = inputs.concept
 
     def score(method: str, fraction: float, seed: int, neurons: list[Neuron]) -> None:
         if (method, fraction, seed) in finished:
             return
-        scores = evaluate_ablated(
-            tagger, data.test, neurons, site=config.site, value=config.prune_value, means=stats.mean()
-        )
+        scores = evaluate_ablated(tagger, inputs.data.test, neurons, spec)
         row = {"method": method, "fraction": fraction, "seed": seed, "pruned": len(neurons), "f1": scores["f1"]}
         row["concept_f1"] = concept_scores(scores, concept.members)["f1"]
-        row["other_f1"] = _mean_f1(scores, concept.contrast)
+        row["other_f1"] = mean_f1(scores, concept.contrast)
         for kind in (c for c in concept.classes if c != "O"):
             row[f"f1_{kind}"] = scores["per_type"].get(kind, {}).get("f1", 0.0)
         rows.append(row)
-        replace_file(out / "sweep.csv", lambda staging: _with_selectivity(rows).to_csv(staging, index=False))
+        folder.write_table("sweep", _with_selectivity(rows))
 
     score("base", 0.0, 0, [])
     points = [(m, f) for m in methods for f in fractions] + [("random", f) for f in fractions]
     rankings: dict[str, Ranking] = {}
     for method, fraction in tqdm(points, desc="sweep", unit="point", disable=not progress):
-        count = round(fraction * site.n_neurons)
+        count = round(fraction * inputs.site.n_neurons)
         if method == "random":
             for seed in random_seeds:
                 score(method, fraction, seed, random_neurons(tagger.model, count, site=config.site, seed=seed))
             continue
         if method not in rankings:
-            rankings[method] = (
-                rank_by_attribution(tagger, corpus, corpus_concept, site=config.site, progress=False)
-                if method == "attribution"
-                else rank_neurons(stats, corpus_concept, method=method)
-            )
+            rankings[method] = rank(config.replace(ranking=method), tagger, inputs, stats=stats, progress=False)
         score(method, fraction, 0, rankings[method].top(count))
     table = _with_selectivity(rows)
     summary = {"concept": concept.name, "base": table.iloc[0][["f1", "concept_f1", "other_f1"]].to_dict()}
     summary["best"] = best_pruning(table)
-    replace_file(out / "sweep.json", lambda staging: staging.write_text(json.dumps(summary, indent=2)))
+    folder.write_summary(summary)
     return table
 
 
@@ -161,23 +166,11 @@ def _with_selectivity(rows: list[dict]) -> pd.DataFrame:
     return table
 
 
-def _claim(out: Path, config: ExperimentConfig) -> None:
-    """Keep the folder to sweeps of one config."""
-    path = out / "config.json"
-    if path.is_file() and ExperimentConfig.from_json(path.read_text()) != config:
-        raise LensRelearnError(f"{out} holds a sweep of a different config; choose another folder or delete it.")
-    out.mkdir(parents=True, exist_ok=True)
-    replace_file(path, lambda staging: staging.write_text(config.to_json()))
-
-
-def _base_tagger(config: ExperimentConfig, data: NerData, folder: Path, progress: bool, device: torch.device) -> Tagger:
-    """The base tagger: saved in the folder, given as ``base_checkpoint``, or fine-tuned now."""
-    if config.base_checkpoint:
-        return Tagger.load(config.base_checkpoint, device=device)
-    if (folder / "tagger.safetensors").is_file():
-        return Tagger.load(folder, device=device)
-    seed = config.seeds[0]
-    tagger = config.new_tagger(data.labels, seed, device)
-    config.train(tagger, data.train, epochs=config.base_epochs, seed=seed, progress=progress)
-    tagger.save(folder)
+def _base(config: ExperimentConfig, inputs: Inputs, folder: SweepFolder, device: torch.device, progress: bool) -> Tagger:
+    """The base tagger: saved in the folder, or given as ``base_checkpoint``, or fine-tuned now (and saved)."""
+    if not config.base_checkpoint and (folder.base_dir / "tagger.safetensors").is_file():
+        return Tagger.load(folder.base_dir, device=device)
+    tagger = base_tagger(config, inputs, config.seeds[0], device, progress=progress)
+    if not config.base_checkpoint:
+        tagger.save(folder.base_dir)
     return tagger.eval()

@@ -1,0 +1,96 @@
+"""Describing a stage: the core's measurements of one model, one shared pass a split (docs/design.md §20).
+
+One pass over the concept corpus gives the activation statistics, the residual vectors when an
+analysis needs them and, when the corpus is the validation split, its predictions; one over the
+test split its predictions (and vectors); one over each other split its predictions. From them:
+F1 on every split, the config's ranking, every neuron's top tokens (with the class composition of
+its top-activating words when an analysis needs it), the neuron table and the layer table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from einops import rearrange
+
+from lens_relearn.models.sites import Neuron
+from lens_relearn.neurons.activations import TopTokens, top_tokens
+from lens_relearn.neurons.passes import shared_pass
+from lens_relearn.study.analysis import AppliedRemoval, Needs, StageOutcome, StudyContext, TrainingMonitor
+from lens_relearn.study.folders import NEURON_TABLE, StageKey
+from lens_relearn.study.skeleton import rank
+from lens_relearn.study.tables import layer_table, neuron_table
+from lens_relearn.tagger.model import Tagger
+from lens_relearn.tagger.scores import score_predictions
+
+ACTIVATION_CACHE_BYTES = 2**30  # at most this much of the concept corpus's word activations is kept for top tokens
+
+
+def describe_stage(
+    study: StudyContext,
+    key: StageKey,
+    tagger: Tagger,
+    removed: AppliedRemoval | None,
+    *,
+    needs: Needs,
+    trained: bool,
+    monitors: Mapping[str, TrainingMonitor],
+) -> StageOutcome:
+    """Measure a stage and write its neuron and layer tables (its ``stage.json`` is the runner's, written last)."""
+    config, inputs, progress = study.config, study.inputs, study.progress
+    keep = sum(map(len, inputs.corpus)) * inputs.site.n_neurons * 4 <= ACTIVATION_CACHE_BYTES
+    on_corpus = shared_pass(
+        tagger,
+        inputs.corpus,
+        site=config.site,
+        aggregation=config.aggregation,
+        statistics=True,
+        vectors=needs.vectors,
+        predictions=inputs.corpus_is_validation,
+        keep_activations=keep,
+        description="concept corpus",
+        progress=progress,
+    )
+    on_test = shared_pass(
+        tagger, inputs.data.test, aggregation=config.aggregation, vectors=needs.vectors, predictions=True, description="test"
+    )
+    predicted = {"test": on_test.predictions, "validation": on_corpus.predictions}
+    scores = {
+        split: score_predictions(
+            sentences,
+            predicted.get(split) or shared_pass(tagger, sentences, predictions=True, description=split).predictions,
+        )
+        for split, sentences in inputs.evaluation_splits().items()
+    }
+    stats = on_corpus.stats
+    assert stats is not None  # asked for
+    ranking = rank(config, tagger, inputs, stats=stats, progress=progress)
+    site = inputs.site
+    described = top_tokens(
+        tagger.model,
+        inputs.corpus,
+        stats,
+        [Neuron(l, i) for l in range(site.n_layers) for i in range(site.units)],
+        k=config.top_k,
+        n_examples=0,
+        max_types=config.max_types,
+        n_occurrences=config.composition_top if needs.composition else 0,
+        activations=on_corpus.activations if keep else None,
+        progress=progress,
+    )
+    base = None if key.arm is None else _read_top_tokens(study.folder.stage_table(StageKey(key.seed, None, "base")))
+    removed_neurons = removed.neurons if removed is not None else ()
+    table = neuron_table(
+        ranking, described, inputs.embedder, base=base, concept_vector=inputs.concept_vector, pruned=removed_neurons
+    )
+    table["mean"] = rearrange(stats.mean(), "layers units -> (layers units)").tolist()
+    study.folder.write_stage_table(key, NEURON_TABLE, table)
+    study.folder.write_stage_table(key, "layers", layer_table(ranking, removed_neurons))
+    return StageOutcome(key, tagger, removed, scores, stats, ranking, table, on_corpus, on_test, trained, monitors)
+
+
+def _read_top_tokens(table) -> TopTokens:
+    """The top tokens of a finished stage, read back from its neuron table."""
+    neurons = tuple(Neuron(int(l), int(i)) for l, i in zip(table.layer, table["index"], strict=True))
+    tokens = tuple(tuple((w, 1.0) for w in text.split()) for text in table.top_tokens)
+    return TopTokens(neurons, tokens, tuple(() for _ in neurons))
