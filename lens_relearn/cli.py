@@ -16,7 +16,7 @@ from pathlib import Path
 from lens_relearn.errors import LensRelearnError
 
 PRESET_NAMES = ("quick", "default", "default3", "paper")  # lens_relearn.study.config.PRESETS, without importing torch
-REMOVAL_PRESET_NAMES = ("removal",)  # lens_relearn.study.removal.REMOVAL_PRESETS
+REMOVAL_PRESET_NAMES = ("removal",)  # lens_relearn.study.config.REMOVAL_PRESETS
 
 if typing.TYPE_CHECKING:
     from lens_relearn.study.config import ExperimentConfig
@@ -70,6 +70,7 @@ def _finetune(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from lens_relearn.analyses.collateral import CollateralSummary
     from lens_relearn.study.runner import run_experiment
 
     config = _config(args)
@@ -77,36 +78,36 @@ def _run(args: argparse.Namespace) -> None:
     summary = run_experiment(config, out, progress=not args.quiet, device=args.device)
     if not _main_rank_alone():
         return
-    f1, concept = summary["f1"], summary["concept_f1"]
+    pruned, corpus = summary.pruned, summary.concept_corpus
     print(
-        f"{config.model}: {summary['pruned']['count']} of {summary['pruned']['of']} "
-        f"{config.site} neurons pruned ({summary['pruned']['arm']} arm), {summary['seconds'] / 60:.1f} min"
+        f"{config.model}: {pruned.count} of {pruned.of} {config.site} neurons removed ({pruned.arm} arm), "
+        f"{summary.seconds / 60:.1f} min"
     )
-    corpus = summary["concept_corpus"]
     print(
-        f"concept corpus: {corpus['source']}, {corpus['sentences']} sentences, "
-        f"{corpus['concept_words']} words labelled {corpus['concept']}"
+        f"concept corpus: {corpus.source}, {corpus.sentences} sentences, "
+        f"{corpus.concept_words} words labelled {corpus.concept}"
     )
-    width = max(8, len(summary["concept"]) + 3)
-    print(f"{'stage':<8} {'F1':>6} {summary['concept'] + ' F1':>{width}} {'others F1':>9}")
-    stages = config.stages()
-    values = [f1["base"], f1["pruned"], *f1["rounds"]]
-    concept_values = [concept["base"], concept["pruned"], *concept["rounds"]]
-    collateral = summary["collateral"]
-    others = collateral[summary["pruned"]["arm"]]["other_f1"]
-    for stage, overall, own in zip(stages, values, concept_values, strict=False):
-        other = "n/a" if others[stage] is None else f"{others[stage]:.3f}"
-        print(f"{stage:<8} {overall:6.3f} {own:{width}.3f} {other:>9}")
-    if "random_baseline" in summary:
-        rounds = summary["random_baseline"]["concept_f1"]["rounds"]
-        print(
-            f"random baseline {summary['concept']} F1: pruned "
-            f"{summary['random_baseline']['concept_f1']['pruned']:.3f}, last round {rounds[-1]:.3f}"
+    collateral = summary.section(CollateralSummary)
+    width = max(8, len(summary.concept) + 3)
+    print(f"{'stage':<8} {'F1':>6} {summary.concept + ' F1':>{width}} {'others F1':>9}")
+    f1, concept = summary.f1, summary.concept_f1
+    values = [f1.base, f1.pruned, *f1.rounds]
+    concept_values = [concept.base, concept.pruned, *concept.rounds]
+    for stage, overall, own in zip(config.stages(), values, concept_values, strict=True):
+        other = collateral.arms[pruned.arm].other_f1[stage] if collateral else None
+        print(f"{stage:<8} {overall:6.3f} {own:{width}.3f} {'n/a' if other is None else f'{other:.3f}':>9}")
+    for arm, curves in summary.arms.items():
+        if arm != pruned.arm:
+            concept_f1 = curves.concept_f1
+            print(f"{arm} arm {summary.concept} F1: pruned {concept_f1.pruned:.3f}, last {concept_f1.rounds[-1]:.3f}")
+    if collateral:
+        shown = ", ".join(
+            f"{arm} arm {'n/a' if value is None else f'{value:.2f}'}"
+            for arm, value in ((arm, c.selectivity["pruned"]) for arm, c in collateral.arms.items())
         )
-    selective = {arm: collateral[arm]["selectivity"]["pruned"] for arm in ("concept", "random") if arm in collateral}
-    if selective:
-        shown = ", ".join(f"{arm} arm {'n/a' if value is None else f'{value:.2f}'}" for arm, value in selective.items())
         print(f"selectivity after pruning: {shown}")
+    if skipped := summary.analyses.skipped:
+        print("analyses not run: " + "; ".join(f"{name} ({why})" for name, why in skipped.items()))
     print(f"results: {out.resolve()}")
     if not args.no_report:
         from lens_relearn.views.report import write_report
@@ -117,7 +118,7 @@ def _run(args: argparse.Namespace) -> None:
 def _report(args: argparse.Namespace) -> None:
     from lens_relearn.views.report import write_report
 
-    path = write_report(args.dir, seed=args.seed, case_studies=args.neurons)
+    path = write_report(args.dir, seed=args.seed)
     print(f"report: {path.resolve()}")
 
 
@@ -151,8 +152,9 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _remove(args: argparse.Namespace) -> None:
-    from lens_relearn.study.removal import REMOVAL_PRESETS, RemovalConfig, removal_preset, run_removal
-    from lens_relearn.study.run_folder import RemovalFolder
+    from lens_relearn.study.config import REMOVAL_PRESETS, RemovalConfig, removal_preset
+    from lens_relearn.study.folders import RemovalFolder
+    from lens_relearn.study.iterative import run_removal
 
     study = _config(args, REMOVAL_PRESETS[args.preset]["study"])
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(RemovalConfig) if f.name != "study"}
@@ -168,7 +170,7 @@ def _remove(args: argparse.Namespace) -> None:
         f"({summary['pruned_share']:.1%} removed): {summary['stop']}"
     )
     print(f"{'arm':<8} {'iter':>4} {'removed':>8} {concept + ' before':>12} {concept + ' after':>11} {'others':>7}")
-    for row in RemovalFolder(out).table().itertuples():
+    for row in RemovalFolder(out).table("removal").itertuples():
         others = "n/a" if math.isnan(row.other_f1_after) else f"{row.other_f1_after:.3f}"
         print(
             f"{row.arm:<8} {row.iteration:>4} {row.pruned_share:>8.1%} {row.concept_f1_before:>12.3f} "
@@ -227,7 +229,7 @@ def _config(args: argparse.Namespace, preset_name: str | None = None) -> Experim
     changes = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(ExperimentConfig) if getattr(args, f.name) is not None
     }
-    for name in ("arms", "seeds"):
+    for name in ("arms", "seeds", "analyses"):
         if name in changes:
             changes[name] = tuple(changes[name])
     return preset(preset_name or args.preset, **changes)
@@ -260,10 +262,40 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         text = f"{f.metadata['help']} (config default: {f.default})"
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif typing.get_origin(kind) is tuple:
-            parser.add_argument(flag, nargs="+", type=_value_type(typing.get_args(kind)[0]), default=None, help=text)
+        elif typing.get_origin(kind) is tuple or any(typing.get_origin(a) is tuple for a in typing.get_args(kind)):
+            parser.add_argument(
+                flag, nargs="+", action=_Listed, convert=_value_type(_item(kind)), default=None, help=text
+            )
         else:
             parser.add_argument(flag, type=_value_type(kind), default=None, help=text)
+
+
+def _item(kind: object) -> object:
+    """The item type of ``tuple[X, ...]`` or ``tuple[X, ...] | None``."""
+    if typing.get_origin(kind) is not tuple:
+        kind = next(a for a in typing.get_args(kind) if typing.get_origin(a) is tuple)
+    return typing.get_args(kind)[0]
+
+
+class _Listed(argparse.Action):
+    """A list flag whose values come spaced or comma-separated (``--analyses collateral,probes``)."""
+
+    def __init__(self, *args: typing.Any, convert: typing.Callable[[str], object] = str, **kwargs: typing.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.convert = convert
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: typing.Any,
+        option_string: str | None = None,
+    ) -> None:
+        items = [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+        try:
+            setattr(namespace, self.dest, [self.convert(item) for item in items])
+        except ValueError:
+            parser.error(f"{option_string} takes {getattr(self.convert, '__name__', 'value')}s: {' '.join(values)}")
 
 
 def _value_type(kind: object) -> type:
@@ -350,7 +382,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("dir", help="the folder of a finished `lens-relearn run`")
     report.add_argument("--seed", type=int, default=0, help="whose models the neuron views show")
-    report.add_argument("--neurons", type=int, default=3, help="primed neurons shown with a view")
     report.set_defaults(handler=_report)
 
     from lens_relearn.neurons.ranking import METHODS

@@ -14,7 +14,16 @@ from lens_relearn.analyses.relocation import Relocation, RelocationSummary
 from lens_relearn.analyses.retraining import Retraining, RetrainingSummary
 from lens_relearn.study.analysis import register_analysis
 
-for _analysis in (Collateral(), Probes(), Recovery(), Retraining(), Relocation(), Redistribution(), Blend(), Regrowth()):
+for _analysis in (
+    Collateral(),
+    Probes(),
+    Recovery(),
+    Retraining(),
+    Relocation(),
+    Redistribution(),
+    Blend(),
+    Regrowth(),
+):
     register_analysis(_analysis, replace=True)
 
 __all__ = [

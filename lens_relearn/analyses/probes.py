@@ -42,7 +42,13 @@ class Probes(Analysis):
     def at_stage(self, study: StudyContext, outcome: StageOutcome) -> Mapping[str, pd.DataFrame]:
         corpus, test, inputs = outcome.corpus_pass, outcome.test_pass, study.inputs
         table = probe_layers(
-            corpus.vectors, corpus.tags, inputs.corpus_concept, test.vectors, test.tags, inputs.concept, seed=outcome.key.seed
+            corpus.vectors,
+            corpus.tags,
+            inputs.corpus_concept,
+            test.vectors,
+            test.tags,
+            inputs.concept,
+            seed=outcome.key.seed,
         )
         return {"probes": table}
 

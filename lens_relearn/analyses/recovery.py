@@ -90,7 +90,7 @@ class Recovery(Analysis):
     def summarise(self, study: StudyContext) -> RecoverySummary | None:
         main = study.main_arm
         curves = []
-        for arm, key in study.keys():
+        for arm, key in study.stage_keys():
             points = study.folder.stage_table(key, "dynamics")
             if len(points) and (key.arm is not None or arm == main):  # the base curve is the seed's: once
                 curves.append(points.assign(arm=key.arm))

@@ -1,4 +1,4 @@
-"""The causal test of relocation: after the last round, ablate the neurons that now carry the concept (docs/design.md §18).
+"""The causal test of relocation: after the last round, ablate the neurons that now carry the concept (§18).
 
 The carriers are the best-ranked unpruned neurons of the concept arm's last round. They are
 ablated on top of its pruning; as controls, as many random unpruned neurons are, and the
@@ -64,7 +64,10 @@ class Relocation(Analysis):
         final = StageKey(seed, arm, study.stages[-1])
         inputs, folder = study.inputs, study.folder
         table = folder.stage_table(final)
-        pruned = [Neuron(int(layer), int(index)) for layer, index in zip(table.layer[table.pruned], table["index"][table.pruned], strict=True)]
+        pruned = [
+            Neuron(int(layer), int(index))
+            for layer, index in zip(table.layer[table.pruned], table["index"][table.pruned], strict=True)
+        ]
         carriers = concept_carriers(table, study.config.relocation_count or inputs.count)
         base = Tagger.load(folder.tagger_dir(StageKey(seed, None, "base")), device=study.device)
         retrained = load_stage(folder.path, final.stage, seed=seed, arm=arm, device=study.device)
@@ -111,4 +114,3 @@ def _mean_known(values: list[float | int | None]) -> float | None:
     """The mean of the values that are known (None if none is)."""
     known = [value for value in values if value is not None]
     return sum(known) / len(known) if known else None
-

@@ -5,8 +5,8 @@
 - ``none``: nothing, the control (``none``).
 """
 
-from lens_relearn.removals.none import NoRemoval
 from lens_relearn.removals.drawn import RandomNeurons
+from lens_relearn.removals.none import NoRemoval
 from lens_relearn.removals.ranked import ConceptNeurons
 from lens_relearn.study.removal import register_removal
 

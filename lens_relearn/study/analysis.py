@@ -145,7 +145,7 @@ class StudyContext:
         """The first arm that removes the concept's best-ranked neurons (None if no arm does)."""
         return next((arm for arm in self.config.arms if arm_parts(arm)[0] == "concept"), None)
 
-    def keys(self, arm: str | None = None) -> list[tuple[str, StageKey]]:
+    def stage_keys(self, arm: str | None = None) -> list[tuple[str, StageKey]]:
         """Every stage of every seed, as ``(arm, key)`` seed by seed, then arm by arm (the base stage once an
         arm); of one arm if given."""
         arms = self.config.arms if arm is None else (arm,)
@@ -162,15 +162,15 @@ class StudyContext:
 
     @cached_property
     def records(self) -> list[dict]:
-        """Every stage's ``stage.json``, with its arm (``keys`` order)."""
-        return [{**self.folder.stage_record(key), "arm": arm} for arm, key in self.keys()]
+        """Every stage's ``stage.json``, with its arm (``stage_keys`` order)."""
+        return [{**self.folder.stage_record(key), "arm": arm} for arm, key in self.stage_keys()]
 
     def stage_tables(self, name: str) -> pd.DataFrame:
-        """A table every stage wrote, concatenated with its ``seed``, ``arm`` and ``stage`` (``keys`` order)."""
+        """A table every stage wrote, concatenated with its ``seed``, ``arm`` and ``stage`` (``stage_keys`` order)."""
         return pd.concat(
             [
                 self.folder.stage_table(key, name).assign(seed=key.seed, arm=arm, stage=key.stage)
-                for arm, key in self.keys()
+                for arm, key in self.stage_keys()
             ],
             ignore_index=True,
         )
@@ -249,9 +249,7 @@ def prune_spec(config: ExperimentConfig, folder: StudyFolder, seed: int, units: 
     return PruneSpec(config.site, config.prune_mode, config.prune_value, config.freeze, means)
 
 
-def evaluate_ablated(
-    tagger: Tagger, sentences: Sequence[Sentence], neurons: Sequence[Neuron], spec: PruneSpec
-) -> dict:
+def evaluate_ablated(tagger: Tagger, sentences: Sequence[Sentence], neurons: Sequence[Neuron], spec: PruneSpec) -> dict:
     """``evaluate_tagger`` with some neurons ablated as ``spec`` says, by mask hooks taken off after."""
     handle = spec.ablation().apply(tagger.model, neurons)
     try:

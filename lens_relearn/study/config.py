@@ -39,7 +39,7 @@ def arm_parts(arm: str) -> tuple[str, RetrainData]:
             f"{CONDITION_MARK}without_concept or {CONDITION_MARK}concept_as_o (retrained without the concept's "
             "sentences, or with its tags relabelled O)."
         )
-    return removal, condition  # type: ignore[return-value]  # checked against RETRAIN_DATA
+    return removal, condition
 
 
 def _help(text: str, default: Any = dataclasses.MISSING) -> Any:
@@ -205,7 +205,9 @@ class ExperimentConfig:
         """
         count = self.prune_count if self.prune_count is not None else round(self.prune_fraction * n_neurons)
         if not 0 <= count <= n_neurons:
-            raise LensRelearnError(f"Cannot prune {count} neurons: the site {self.site!r} of {self.model!r} has {n_neurons}.")
+            raise LensRelearnError(
+                f"Cannot prune {count} neurons: the site {self.site!r} of {self.model!r} has {n_neurons}."
+            )
         return count
 
     def sizes(self) -> dict[str, int]:

@@ -75,11 +75,12 @@ def load_inputs(config: ExperimentConfig, device: torch.device | str = "cpu") ->
     concept = find_concept(config.concept, data.labels)
     model = load_model(config.model, device=device)
     limit = context_length(model)
-    splits = {
+    checked = {
         name: _checked(model.tokenizer, split, limit, f"the {name} split of {config.data}")
         for name, split in data.splits().items()
     }
-    data = dataclasses.replace(data, **splits)
+    train, validation, test, novel = (checked.get(name, []) for name in ("train", "validation", "test", "novel_test"))
+    data = dataclasses.replace(data, train=train, validation=validation, test=test, novel_test=novel)
     corpus, corpus_concept = load_concept_corpus(config, model, data)
     if config.ranking == "attribution" and (unknown := set(labels_of(corpus)) - set(data.labels)):
         raise LensRelearnError(
@@ -88,7 +89,7 @@ def load_inputs(config: ExperimentConfig, device: torch.device | str = "cpu") ->
         )
     site = neuron_site(model, config.site)
     embedder = InputEmbedder(model)
-    retraining = {}
+    retraining: dict[str, list[Sentence]] = {}
     for arm in config.arms:
         condition = arm_parts(arm)[1]
         retraining[condition] = retraining_sentences(data.train, concept, condition)

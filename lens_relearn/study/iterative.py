@@ -92,7 +92,9 @@ class _Removal:
 
     def _prune(self, tagger: Tagger, neurons: list[Neuron]) -> None:
         study = self.study
-        PruneSpec(study.site, study.prune_mode, study.prune_value, study.freeze, self.means).apply(tagger.model, neurons)
+        PruneSpec(study.site, study.prune_mode, study.prune_value, study.freeze, self.means).apply(
+            tagger.model, neurons
+        )
 
     @functools.cached_property
     def means(self) -> torch.Tensor | None:

@@ -24,8 +24,8 @@ from lens_relearn import parallel
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.study.analysis import (
-    AppliedRemoval,
     Analysis,
+    AppliedRemoval,
     Needs,
     StageOutcome,
     StudyContext,
@@ -109,7 +109,9 @@ class _Study:
                     schedule.load_state_dict(folder.schedule(previous))
             start = time.perf_counter()
             done = number - 1
-            monitors = self._monitors(key, tagger, (done * round_steps, done * config.round_epochs * len(sentences)), round_steps)
+            monitors = self._monitors(
+                key, tagger, (done * round_steps, done * config.round_epochs * len(sentences)), round_steps
+            )
             train(
                 config,
                 tagger,
@@ -126,7 +128,9 @@ class _Study:
             self._finish(key, tagger, removed, start, trained=True, monitors=monitors)
         removed.remove()
 
-    def _monitors(self, key: StageKey, tagger: Tagger, start: tuple[int, int], steps: int) -> dict[str, TrainingMonitor]:
+    def _monitors(
+        self, key: StageKey, tagger: Tagger, start: tuple[int, int], steps: int
+    ) -> dict[str, TrainingMonitor]:
         """The training monitors of the analyses that watch this stage's training, by name."""
         found = {analysis.name: analysis.monitor(self.study, key, tagger, start, steps) for analysis in self.analyses}
         return {name: monitor for name, monitor in found.items() if monitor is not None}
@@ -187,7 +191,9 @@ def load_stage(
         raise LensRelearnError(f"{folder.stage_dir(key)} is not a finished stage of {folder.path}.")
     site = neuron_site(tagger.model, config.site)
     spec = prune_spec(config, folder, seed, site.units)
-    context = RemovalContext(config, folder, StageKey(seed, arm, "pruned"), config.prune_count_for(site.n_neurons), spec)
+    context = RemovalContext(
+        config, folder, StageKey(seed, arm, "pruned"), config.prune_count_for(site.n_neurons), spec
+    )
     REMOVALS.get(arm_parts(arm)[0]).remove(tagger, context)
     if stage != "pruned":
         tagger.load_weights(folder.tagger_dir(key))

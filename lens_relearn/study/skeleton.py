@@ -85,7 +85,9 @@ def base_tagger(
     for ``base_epochs`` (its head drawn from ``seed``), watched by the monitors ``watch(tagger, steps)`` gives."""
     if config.base_checkpoint:
         return Tagger.load(config.base_checkpoint, device=device)
-    tagger = Tagger(load_model(config.model, device=device), inputs.data.labels, aggregation=config.aggregation, seed=seed)
+    tagger = Tagger(
+        load_model(config.model, device=device), inputs.data.labels, aggregation=config.aggregation, seed=seed
+    )
     steps = config.base_epochs * steps_per_epoch(len(inputs.data.train), config.batch_size)
     monitors = watch(tagger, steps) if watch is not None else ()
     train(config, tagger, inputs.data.train, epochs=config.base_epochs, seed=seed, progress=progress, monitors=monitors)

@@ -52,7 +52,12 @@ def describe_stage(
         progress=progress,
     )
     on_test = shared_pass(
-        tagger, inputs.data.test, aggregation=config.aggregation, vectors=needs.vectors, predictions=True, description="test"
+        tagger,
+        inputs.data.test,
+        aggregation=config.aggregation,
+        vectors=needs.vectors,
+        predictions=True,
+        description="test",
     )
     predicted = {"test": on_test.predictions, "validation": on_corpus.predictions}
     scores = {

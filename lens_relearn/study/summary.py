@@ -189,8 +189,10 @@ def core_summary(study: StudyContext, ran: list[str], skipped: dict[str, str]) -
     study.folder.write_table(NEURON_TABLE, study.stage_tables(NEURON_TABLE))
     layers = study.stage_tables("layers")
     study.folder.write_table("layers", layers)
-    arms = {arm: ArmCurves(_curve(study, performance, arm, "f1"), _curve(study, performance, arm, "concept_f1"))
-            for arm in config.arms}
+    arms = {
+        arm: ArmCurves(_curve(study, performance, arm, "f1"), _curve(study, performance, arm, "concept_f1"))
+        for arm in config.arms
+    }
     main = study.main_arm
     corpus, corpus_concept = inputs.corpus, inputs.corpus_concept
 

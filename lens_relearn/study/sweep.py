@@ -9,7 +9,6 @@ method removes the concept while the other types keep their F1.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,7 +95,9 @@ def _sweep(
     """Score every pruning not scored yet, each row written as it is finished; then the best pruning."""
     rows = folder.table("sweep").to_dict("records") if folder.has_table("sweep") else []
     finished = {(r["method"], r["fraction"], r["seed"]) for r in rows}
-    stats = collect_stats(tagger.model, inputs.corpus, site=config.site, aggregation=config.aggregation, progress=progress)
+    stats = collect_stats(
+        tagger.model, inputs.corpus, site=config.site, aggregation=config.aggregation, progress=progress
+    )
     spec = PruneSpec(config.site, "mask", config.prune_value, means=stats.mean())
     concept = inputs.concept
 
@@ -166,7 +167,9 @@ def _with_selectivity(rows: list[dict]) -> pd.DataFrame:
     return table
 
 
-def _base(config: ExperimentConfig, inputs: Inputs, folder: SweepFolder, device: torch.device, progress: bool) -> Tagger:
+def _base(
+    config: ExperimentConfig, inputs: Inputs, folder: SweepFolder, device: torch.device, progress: bool
+) -> Tagger:
     """The base tagger: saved in the folder, or given as ``base_checkpoint``, or fine-tuned now (and saved)."""
     if not config.base_checkpoint and (folder.base_dir / "tagger.safetensors").is_file():
         return Tagger.load(folder.base_dir, device=device)

@@ -14,9 +14,10 @@ from lens_relearn.data.sentences import Sentence
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.neurons.activations import composition_entropy, word_activations
 from lens_relearn.neurons.ranking import OUTSIDE
-from lens_relearn.study.run_folder import RunFolder, finished_run
+from lens_relearn.study.inputs import load_concept_corpus
 from lens_relearn.study.runner import load_stage
 from lens_relearn.study.tables import SHARE
+from lens_relearn.views.finished import FinishedStudy, finished
 from lens_relearn.views.page import View, _mount
 
 CONCEPT_CLASS_COLOUR = "#ff7f0e"
@@ -216,7 +217,7 @@ def _examples(
 
 
 def neuron_views(
-    out_dir: str | Path | RunFolder,
+    out_dir: str | Path | FinishedStudy,
     neurons: Sequence[tuple[int, int]],
     *,
     seed: int = 0,
@@ -244,7 +245,7 @@ def neuron_views(
     Raises:
         LensRelearnError: An arm, stage, seed or neuron the study does not have.
     """
-    run = finished_run(out_dir)
+    run = finished(out_dir)
     arm = run.arm(arm)
     stages = list(stages or ["base", *run.stages[2:]])
     if unknown := [stage for stage in stages if stage not in run.stages]:
@@ -260,7 +261,7 @@ def neuron_views(
             f"{run.path} has no neurons {missing} for seed {seed} (layers "
             f"0..{table.layer.max()}, indices 0..{table['index'].max()})."
         )
-    corpus, concept = run.config.load_concept_corpus()
+    corpus, concept = load_concept_corpus(run.config, load_stage(run.path, "base", seed=seed).model)
     compositions = [
         {stage: shares.loc[(stage, *neuron)].to_dict() for stage in stages} if len(shares.columns) else None
         for neuron in neurons

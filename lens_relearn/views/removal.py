@@ -9,10 +9,9 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from lens_relearn.files import replace_file
-from lens_relearn.study.removal import RemovalConfig
-from lens_relearn.study.run_folder import RemovalFolder
+from lens_relearn.study.folders import RemovalFolder
 from lens_relearn.views.page import figure_html, html_page, html_table
-from lens_relearn.views.plots import ARM_STYLE
+from lens_relearn.views.plots import arm_style
 
 
 def plot_removal(out_dir: str | Path | RemovalFolder) -> Figure:
@@ -28,12 +27,12 @@ def plot_removal(out_dir: str | Path | RemovalFolder) -> Figure:
         ``floor_share`` of the base other types' F1).
     """
     run = _finished(out_dir)
-    summary, table = run.summary, run.table()
-    config = RemovalConfig.from_json(run.config_text())
+    summary, table = run.summary_values(), run.table("removal")
+    config = run.config
     figure = Figure(figsize=(8.5, 5), layout="constrained")
     axis = figure.subplots()
     for arm, rows in table.groupby("arm", sort=False):
-        label, colour = ARM_STYLE[str(arm)]
+        label, colour, _ = arm_style(str(arm))
         shares = [0.0, *rows.pruned_share]
         base = summary["base"]["test"]
         axis.plot(shares, [base["concept_f1"], *rows.concept_f1_after], color=colour, marker="o", label=label)
@@ -68,11 +67,11 @@ def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
         The report's path (written atomically; it loads nothing from outside itself).
     """
     run = _finished(out_dir)
-    summary, table = run.summary, run.table()
+    summary, table = run.summary_values(), run.table("removal")
     concept = summary["concept"]
     first = summary["first_gone"]
     answer = (
-        f"{html.escape(concept)} was first below {RemovalConfig.from_json(run.config_text()).gone_share:.0%} of its "
+        f"{html.escape(concept)} was first below {run.config.gone_share:.0%} of its "
         f"base validation F1 after retraining at iteration {first['iteration']}, with {first['pruned_share']:.1%} "
         "of the neurons removed"
         if first
@@ -117,7 +116,7 @@ def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
         f"{concept} F1 (solid) and the other types' mean F1 (dashed) on the test split after each retraining, "
         f"against the share of neurons removed so far; dotted: {concept} F1 before retraining; grey: the thresholds."
     )
-    fields = json.loads(run.config_text())
+    fields = run.config_values()
     body = (
         f"<h1>Removing {html.escape(concept)} from {html.escape(summary['model'])} for good?</h1>{overview}"
         f"{figure_html(plot_removal(run), caption)}"
@@ -132,4 +131,6 @@ def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
 
 
 def _finished(out_dir: str | Path | RemovalFolder) -> RemovalFolder:
-    return (out_dir if isinstance(out_dir, RemovalFolder) else RemovalFolder(out_dir)).require_complete()
+    run = out_dir if isinstance(out_dir, RemovalFolder) else RemovalFolder(out_dir)
+    run.require_complete()
+    return run

@@ -12,26 +12,21 @@ from matplotlib.figure import Figure
 
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
-from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.runner import load_stage
 from lens_relearn.tagger.model import Tagger
+from lens_relearn.views.blend import plot_blend
+from lens_relearn.views.collateral import plot_collateral
+from lens_relearn.views.finished import FinishedStudy
 from lens_relearn.views.neuron_views import neuron_trajectory, neuron_views
 from lens_relearn.views.page import View
-from lens_relearn.views.plots import (
-    f1_table,
-    plot_blend,
-    plot_collateral,
-    plot_f1,
-    plot_layer_saliency,
-    plot_probes,
-    plot_recovery,
-    plot_redistribution,
-    plot_regrowth,
-    plot_relocation,
-    plot_saliency_heatmap,
-    plot_similarity,
-)
+from lens_relearn.views.plots import f1_table, plot_f1, plot_layer_saliency, plot_saliency_heatmap
+from lens_relearn.views.probes import plot_probes
+from lens_relearn.views.recovery import plot_recovery
+from lens_relearn.views.redistribution import plot_redistribution, plot_similarity
+from lens_relearn.views.regrowth import plot_regrowth
+from lens_relearn.views.relocation import plot_relocation
 from lens_relearn.views.report import write_report
+from lens_relearn.views.sections import SECTIONS
 
 
 @dataclass(frozen=True)
@@ -70,8 +65,13 @@ def _cell(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-class Run(RunFolder):
-    """A finished study, for working with it in Python or Jupyter (see ``open_run``)."""
+class Run(FinishedStudy):
+    """A finished study, for working with it in Python or Jupyter (see ``open_run``).
+
+    Its typed ``summary`` (``summary.section(CollateralSummary)`` for an analysis's part), its tables by
+    name (``table("probes")``; the core's and the primed neurons' as properties), each analysis's plot,
+    every stage's model (``stage``) and any neuron's trajectory and view (``neuron``).
+    """
 
     @property
     def performance(self) -> pd.DataFrame:
@@ -179,9 +179,21 @@ class Run(RunFolder):
         (view,) = neuron_views(self, [(layer, index)], seed=seed, arm=arm)
         return NeuronCase(Neuron(layer, index), arm, seed, trajectory, view)
 
-    def write_report(self, *, seed: int = 0, case_studies: int = 3) -> Path:
+    def show(self, analysis: str, *, seed: int = 0) -> View:
+        """An analysis's report section (figures and tables) as a view for a notebook cell.
+
+        Raises:
+            LensRelearnError: The analysis did not run in this study (the message says why), or has no section.
+        """
+        if not self.ran(analysis):
+            why = self.summary.analyses.skipped.get(analysis, "it is not one of the study's analyses")
+            raise LensRelearnError(f"{self.path} has no {analysis!r} analysis: {why}.")
+        section = SECTIONS.get(analysis)
+        return View(section.title, f"<h2>{html.escape(section.title)}</h2>{section.render(self, seed)}")
+
+    def write_report(self, *, seed: int = 0) -> Path:
         """Write ``report.html`` (``write_report``) and return its path."""
-        return write_report(self, seed=seed, case_studies=case_studies)
+        return write_report(self, seed=seed)
 
 
 def open_run(path: str | Path) -> Run:
