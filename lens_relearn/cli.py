@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 from lens_relearn.errors import LensRelearnError
@@ -280,7 +281,7 @@ def _item(kind: object) -> object:
 class _Listed(argparse.Action):
     """A list flag whose values come spaced or comma-separated (``--analyses collateral,probes``)."""
 
-    def __init__(self, *args: typing.Any, convert: typing.Callable[[str], object] = str, **kwargs: typing.Any) -> None:
+    def __init__(self, *args: typing.Any, convert: Callable[[str], object] = str, **kwargs: typing.Any) -> None:
         super().__init__(*args, **kwargs)
         self.convert = convert
 

@@ -215,7 +215,8 @@ def collect_stats(
         The per-class counts, sums, sums of squares and sums of absolute values.
 
     Example:
-        >>> from lens_relearn import load_model, Sentence
+        >>> from lens_relearn import load_model
+        >>> from lens_relearn.data import Sentence
         >>> sentence = Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])
         >>> stats = collect_stats(load_model("tiny-bert"), [sentence], progress=False)
         >>> stats.classes, stats.count.tolist(), tuple(stats.total.shape)
@@ -396,7 +397,8 @@ def word_activations(
     """The word activations of a few neurons on a few sentences (for neuron views).
 
     Example:
-        >>> from lens_relearn import load_model, Sentence
+        >>> from lens_relearn import load_model
+        >>> from lens_relearn.data import Sentence
         >>> sentence = Sentence(["Hi", "Oslo"], ["O", "B-LOC"])
         >>> acts = word_activations(load_model("tiny-gpt2"), [sentence], [(0, 1), (1, 2)])
         >>> tuple(acts[0].shape)

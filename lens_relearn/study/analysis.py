@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import pandas as pd
 import torch
@@ -60,6 +60,7 @@ class Needs:
         return Needs(*(a or b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
 
 
+@runtime_checkable
 class TrainingMonitor(Protocol):
     """Watches a training run: called as ``monitor(steps, sentences)`` every ``every`` steps and after the last."""
 
@@ -68,6 +69,7 @@ class TrainingMonitor(Protocol):
     def __call__(self, steps: int, seen: int) -> None: ...
 
 
+@runtime_checkable
 class AppliedRemoval(Protocol):
     """What a removal did to a model: the neurons it took out (none for a removal that is not of neurons),
     how far removed weights grew back, and the handle that undoes what can be undone."""

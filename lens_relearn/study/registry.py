@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from lens_relearn.errors import LensRelearnError
 
 
+@runtime_checkable
 class Named(Protocol):
     @property
     def name(self) -> str: ...

@@ -44,7 +44,8 @@ class Tagger(nn.Module):
         seed: Seeds the head's initial weights (the global random state is left as it was).
 
     Example:
-        >>> from lens_relearn import load_model, Sentence
+        >>> from lens_relearn import load_model
+        >>> from lens_relearn.data import Sentence
         >>> tagger = Tagger(load_model("tiny-bert"), ["O", "B-LOC", "I-LOC"])
         >>> tagger.predict([Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])])[0].__len__()
         3

@@ -3,7 +3,9 @@
 import torch
 import transformers
 
-from lens_relearn import CONLL_TAGS, Tagger, evaluate_tagger, load_ner, neuron_sites, train_tagger
+from lens_relearn import Tagger, evaluate_tagger, load_ner, train_tagger
+from lens_relearn.data import CONLL_TAGS
+from lens_relearn.models import neuron_sites
 from lens_relearn.models.loading import _smollm2_cache, load_model
 from lens_relearn.neurons.pruning import prune
 

@@ -8,7 +8,7 @@ import torch
 
 from lens_relearn import load_ner
 from lens_relearn.study.config import ExperimentConfig, preset
-from lens_relearn.study.runner import _Study, run_experiment
+from lens_relearn.study.runner import run_experiment
 
 TINY_STUDY = preset(
     "quick",
@@ -39,18 +39,14 @@ def tiny_study(tmp_path_factory) -> TinyStudy:
     out = tmp_path_factory.mktemp("tiny-study") / "run"
     probe = load_ner("synthetic", n_train=1, n_validation=6, n_test=1, n_novel=0).validation
     live = {}
-    describe = _Study._describe
 
-    def recording_describe(self, tagger, seed, arm, stage, pruned, start, **rest):
-        was_training = tagger.training
+    def record_logits(outcome):
+        tagger, was_training = outcome.tagger, outcome.tagger.training
         with torch.no_grad():
-            live[arm or "base", stage] = tagger.eval()(tagger.encode(probe))
+            live[outcome.key.arm or "base", outcome.key.stage] = tagger.eval()(tagger.encode(probe))
         tagger.train(was_training)
-        describe(self, tagger, seed, arm, stage, pruned, start, **rest)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_Study, "_describe", recording_describe)
-        run_experiment(TINY_STUDY, out, progress=False)
+    run_experiment(TINY_STUDY, out, progress=False, observer=record_logits)
     return TinyStudy(out, TINY_STUDY, probe, live)
 
 

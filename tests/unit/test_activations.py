@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lens_relearn import LensRelearnError, Sentence, load_model, load_ner
+from lens_relearn import LensRelearnError, load_model, load_ner
+from lens_relearn.data import Sentence
 from lens_relearn.data.alignment import encode, pool_words
 from lens_relearn.data.sentences import entity_class, find_concept
 from lens_relearn.models.sites import neuron_site

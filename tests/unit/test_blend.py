@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from lens_relearn import neuron_views, plot_blend, write_report
+from lens_relearn import write_report
 from lens_relearn.neurons.activations import composition_entropy
 from lens_relearn.study.tables import primed_neurons
+from lens_relearn.views import neuron_views
+from lens_relearn.views.blend import plot_blend
 
 
 def neuron_rows(position, shares, *, layer=0, index=0):

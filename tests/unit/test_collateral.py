@@ -12,10 +12,11 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 import lens_relearn as lr
-from lens_relearn import f1_table, plot_collateral, write_report
+from lens_relearn import write_report
 from lens_relearn.stats import selectivity
 from lens_relearn.study.runner import _mean_f1
-from lens_relearn.views.plots import ARM_STYLE
+from lens_relearn.views.collateral import plot_collateral
+from lens_relearn.views.plots import ARM_STYLE, f1_table
 from lens_relearn.views.report import _collateral
 
 STAGES = ["base", "pruned", "round1", "round2"]

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from lens_relearn import LensRelearnError, known_specs, load_model, neuron_site, neuron_sites
+from lens_relearn import LensRelearnError, load_model
 from lens_relearn.files import replace_folder
+from lens_relearn.models import known_specs, neuron_site, neuron_sites
 from lens_relearn.models.loading import cache_dir
 
 

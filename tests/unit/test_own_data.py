@@ -8,8 +8,9 @@ from pathlib import Path
 import datasets
 import torch
 
-from lens_relearn import Sentence, collect_stats, concept_scores, load_ner, rank_neurons, write_conll
+from lens_relearn import collect_stats, load_ner, rank_neurons
 from lens_relearn.cli import main
+from lens_relearn.data import Sentence, write_conll
 from lens_relearn.data.sentences import entity_class
 from lens_relearn.models.loading import _tiny_model
 from lens_relearn.study import config as study_config
@@ -17,6 +18,7 @@ from lens_relearn.study import runner
 from lens_relearn.study.config import preset
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.study.runner import load_stage, run_experiment
+from lens_relearn.tagger import concept_scores
 from lens_relearn.views.report import write_report
 
 WNUT = {"LOC": "location", "PER": "person", "ORG": "corporation", "MISC": "creative-work"}

@@ -4,7 +4,8 @@ import torch
 from scipy.stats import chisquare
 from transformers.pytorch_utils import Conv1D
 
-from lens_relearn import CONLL_TAGS, LensRelearnError, Sentence, Tagger, evaluate_tagger, load_model, train_tagger
+from lens_relearn import LensRelearnError, Tagger, evaluate_tagger, load_model, train_tagger
+from lens_relearn.data import CONLL_TAGS, Sentence
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.pruning import prune, random_neurons
 

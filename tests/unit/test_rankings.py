@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lens_relearn import LensRelearnError, Sentence, Tagger, load_model, load_ner
+from lens_relearn import LensRelearnError, Tagger, load_model, load_ner
+from lens_relearn.data import Sentence
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.activations import ActivationStats
 from lens_relearn.neurons.attribution import rank_by_attribution

@@ -13,7 +13,6 @@ from lens_relearn import (
     load_model,
     load_ner,
     load_stage,
-    plot_recovery,
     preset,
     run_experiment,
     write_report,
@@ -24,6 +23,7 @@ from lens_relearn.study import runner
 from lens_relearn.study.tables import recovery_measures
 from lens_relearn.tagger import training
 from lens_relearn.tagger.scores import concept_scores
+from lens_relearn.views.recovery import plot_recovery
 
 ARMS = ("concept", "concept@without_concept", "concept@concept_as_o")
 CONDITIONS = preset(

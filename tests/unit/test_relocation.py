@@ -5,24 +5,16 @@ import json
 import pytest
 import torch
 
-from lens_relearn import (
-    LensRelearnError,
-    evaluate_tagger,
-    find_concept,
-    load_stage,
-    plot_regrowth,
-    plot_relocation,
-    preset,
-    prune,
-    random_neurons,
-    run_experiment,
-    write_report,
-)
+from lens_relearn import LensRelearnError, evaluate_tagger, load_stage, preset, prune, run_experiment, write_report
+from lens_relearn.data import find_concept
 from lens_relearn.models.sites import Neuron
+from lens_relearn.neurons import random_neurons
 from lens_relearn.study import config as study_config
 from lens_relearn.study.run_folder import RunFolder
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores
+from lens_relearn.views.regrowth import plot_regrowth
+from lens_relearn.views.relocation import plot_relocation
 
 CONDITIONS = ("base", "base_without_carriers", "final", "final_without_carriers", "final_without_random")
 

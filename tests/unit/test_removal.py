@@ -15,7 +15,6 @@ from lens_relearn import (
     RemovalConfig,
     Tagger,
     load_model,
-    plot_removal,
     preset,
     run_removal,
     train_tagger,
@@ -26,6 +25,7 @@ from lens_relearn.models.sites import neuron_site
 from lens_relearn.study import config as study_config
 from lens_relearn.study import removal
 from lens_relearn.study.run_folder import RemovalFolder
+from lens_relearn.views import plot_removal
 
 STUDY = preset("quick", model="tiny-bert", n_train=80, n_validation=30, n_test=20, n_novel=0, lr=2e-3, batch_size=8)
 NEVER_GONE = {"gone_share": 0.0, "patience": 3}  # patience as long as the run: the concept cannot stay gone

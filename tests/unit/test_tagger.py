@@ -1,17 +1,9 @@
 import pytest
 import torch
 
-from lens_relearn import (
-    CONLL_TAGS,
-    LensRelearnError,
-    Sentence,
-    Tagger,
-    concept_scores,
-    entity_scores,
-    evaluate_tagger,
-    load_model,
-    train_tagger,
-)
+from lens_relearn import LensRelearnError, Tagger, evaluate_tagger, load_model, train_tagger
+from lens_relearn.data import CONLL_TAGS, Sentence
+from lens_relearn.tagger import concept_scores, entity_scores
 from lens_relearn.tagger.training import Schedule
 
 SENTENCES = [

@@ -11,26 +11,18 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 import lens_relearn as lr
-from lens_relearn import (
-    LensRelearnError,
-    f1_table,
-    neuron_view,
-    neuron_views,
-    plot_blend,
-    plot_collateral,
-    plot_f1,
-    plot_layer_saliency,
-    plot_probes,
-    plot_redistribution,
-    plot_relocation,
-    plot_saliency_heatmap,
-    plot_similarity,
-)
+from lens_relearn import LensRelearnError, neuron_view
 from lens_relearn.cli import main
 from lens_relearn.data.sentences import Sentence
+from lens_relearn.views import neuron_views
+from lens_relearn.views.blend import plot_blend
+from lens_relearn.views.collateral import plot_collateral
 from lens_relearn.views.neuron_views import _examples
 from lens_relearn.views.page import circuitsvis_script, html_page
-from lens_relearn.views.plots import ARM_STYLE
+from lens_relearn.views.plots import ARM_STYLE, f1_table, plot_f1, plot_layer_saliency, plot_saliency_heatmap
+from lens_relearn.views.probes import plot_probes
+from lens_relearn.views.redistribution import plot_redistribution, plot_similarity
+from lens_relearn.views.relocation import plot_relocation
 
 PAYLOAD = "<script>alert(1)</script>"
 PLOTS = [
