@@ -164,11 +164,11 @@ def _remove(args: argparse.Namespace) -> None:
     summary = run_removal(config, out, progress=not args.quiet, device=args.device)
     if not _main_rank_alone():
         return
-    concept = summary["concept"]
+    concept = summary.concept
     print(
-        f"{config.study.model}: {summary['step']} of {summary['neurons']} {config.study.site} neurons removed an "
-        f"iteration; the concept arm stopped after {summary['iterations']} iteration(s) "
-        f"({summary['pruned_share']:.1%} removed): {summary['stop']}"
+        f"{config.study.model}: {summary.step} of {summary.neurons} {config.study.site} neurons removed an "
+        f"iteration; the concept arm stopped after {summary.iterations} iteration(s) "
+        f"({summary.pruned_share:.1%} removed): {summary.stop}"
     )
     print(f"{'arm':<8} {'iter':>4} {'removed':>8} {concept + ' before':>12} {concept + ' after':>11} {'others':>7}")
     for row in RemovalFolder(out).table("removal").itertuples():
@@ -316,6 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prune the neurons that carry a concept, retrain, and see where it comes back.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_sites(commands)
+    _add_finetune(commands)
+    _add_run(commands)
+    _add_report(commands)
+    _add_sweep(commands)
+    _add_remove(commands)
+    return parser
+
+
+def _add_sites(commands: argparse._SubParsersAction) -> None:
+    """The ``sites`` command."""
     sites = commands.add_parser(
         "sites",
         help="load models and print their neuron sites",
@@ -324,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     sites.add_argument("specs", nargs="+", help="model specs, e.g. minilm smollm2 tiny-gpt2")
     sites.set_defaults(handler=_sites)
 
+
+def _add_finetune(commands: argparse._SubParsersAction) -> None:
+    """The ``finetune`` command."""
     finetune = commands.add_parser(
         "finetune",
         help="fine-tune a model as an NER tagger and score it",
@@ -350,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device_flag(finetune)
     finetune.set_defaults(handler=_finetune)
 
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    """The ``run`` command."""
     run = commands.add_parser(
         "run",
         help="run the relearning study (prune concept neurons, retrain, measure)",
@@ -374,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(run)
     run.set_defaults(handler=_run)
 
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    """The ``report`` command."""
     report = commands.add_parser(
         "report",
         help="write DIR/report.html for a finished study",
@@ -385,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--seed", type=int, default=0, help="whose models the neuron views show")
     report.set_defaults(handler=_report)
 
+
+def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    """The ``sweep`` command."""
     from lens_relearn.neurons.ranking import METHODS
     from lens_relearn.study.sweep import FRACTIONS
 
@@ -406,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(sweep)
     sweep.set_defaults(handler=_sweep)
 
+
+def _add_remove(commands: argparse._SubParsersAction) -> None:
+    """The ``remove`` command."""
     remove = commands.add_parser(
         "remove",
         help="remove the concept again and again: rank, prune, retrain, until it stays gone",
@@ -429,7 +455,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_parallel_flags(remove)
     _add_config_flags(remove)
     remove.set_defaults(handler=_remove)
-    return parser
 
 
 def _quietly(args: argparse.Namespace) -> contextlib.AbstractContextManager:

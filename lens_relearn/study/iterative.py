@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -26,11 +27,12 @@ from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import collect_stats
 from lens_relearn.neurons.pruning import PruneSpec, random_neurons
-from lens_relearn.study.analysis import headline_f1
+from lens_relearn.study.analysis import finite, headline_f1
 from lens_relearn.study.config import RemovalConfig
 from lens_relearn.study.folders import RemovalFolder
 from lens_relearn.study.inputs import Inputs, load_inputs
 from lens_relearn.study.skeleton import base_tagger, launched, rank, train
+from lens_relearn.study.summary import to_plain
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import evaluate_tagger
 
@@ -40,6 +42,55 @@ STOP_FLOOR = "the other types fell below the floor"
 STOP_ITERATIONS = "the maximum number of iterations"
 STOP_NEURONS = "the maximum share of neurons"
 STOP_MATCHED = "as many iterations as the concept arm"
+
+
+@dataclass(frozen=True)
+class FirstGone:
+    """The first iteration after which the concept stayed below ``gone_share`` of its base F1 (validation)."""
+
+    iteration: int
+    pruned_share: float
+
+
+@dataclass(frozen=True)
+class RemovalArm:
+    """One arm's iterations: the share of neurons removed so far, F1s on the test split, each ranking's layers."""
+
+    iterations: int
+    pruned_share: list[float]
+    concept_f1_before: list[float]
+    concept_f1_after: list[float]
+    other_f1_after: list[float | None]
+    layer_saliency: list[list[float]]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RemovalSummary:
+    """What an iterative removal's ``summary.json`` says.
+
+    Attributes:
+        neurons: The site's neurons; ``step``: how many an iteration removes.
+        base: The base tagger's ``headline_f1`` on the validation and test splits.
+        stop: Why the concept arm stopped, after ``iterations`` iterations and ``pruned_share`` of the neurons.
+        first_gone: When the concept was first gone after retraining (None: never).
+        arms: Each arm's iterations.
+    """
+
+    model: str
+    concept: str
+    site: str
+    ranking: str
+    seed: int
+    neurons: int
+    step: int
+    base: dict[str, dict[str, float | None]]
+    stop: str
+    iterations: int
+    pruned_share: float
+    first_gone: FirstGone | None
+    arms: dict[str, RemovalArm]
+    seconds: float
 
 
 class _Removal:
@@ -61,7 +112,7 @@ class _Removal:
                 f"{self.site.n_neurons} neurons allows ({self.limit}); lower the step or raise max_fraction."
             )
 
-    def run(self) -> dict:
+    def run(self) -> RemovalSummary:
         base = self._base()
         for arm in REMOVAL_ARMS:
             self._arm(arm, base)
@@ -177,68 +228,59 @@ class _Removal:
             return STOP_NEURONS
         return None
 
-    def _summarise(self, base: dict) -> dict:
+    def _table(self) -> pd.DataFrame:
+        """``removal.csv``: a row an arm and iteration, F1s before and after retraining on both splits."""
         rows = []
         for arm in REMOVAL_ARMS:
             for iteration in range(1, self.folder.finished_iterations(self.seed, arm) + 1):
                 record = self.folder.iteration(self.seed, arm, iteration)
-                row = {
-                    "seed": self.seed,
-                    "arm": arm,
-                    "iteration": iteration,
-                    "new": record["new"],
-                    "pruned": record["pruned"],
-                    "pruned_share": record["pruned_share"],
-                }
+                row = {"seed": self.seed, "arm": arm, "iteration": iteration}
+                row.update({key: record[key] for key in ("new", "pruned", "pruned_share")})
                 for when in ("before", "after"):
                     for split, prefix in (("test", ""), ("validation", "validation_")):
                         for metric, value in record[when][split].items():
                             row[f"{prefix}{metric}_{when}"] = value
                 row["stop"] = record["stop"]
                 rows.append(row)
-        table = pd.DataFrame(rows)
+        return pd.DataFrame(rows)
+
+    def _summarise(self, base: dict) -> RemovalSummary:
+        table = self._table()
         self.folder.write_table("removal", table)
         concept = table[table.arm == "concept"]
         gone = concept[concept.validation_concept_f1_after <= self.config.gone_share * _base_f1(base, "validation")]
         last = self.folder.iteration(self.seed, "concept", int(concept.iteration.max()))
-        return {
-            "kind": "removal",
-            "model": self.study.model,
-            "concept": self.concept.name,
-            "site": self.study.site,
-            "ranking": self.study.ranking,
-            "seed": self.seed,
-            "neurons": self.site.n_neurons,
-            "step": self.step,
-            "base": base["scores"],
-            "stop": last["stop"],
-            "iterations": int(concept.iteration.max()),
-            "pruned_share": last["pruned_share"],
-            "first_gone": (
-                {"iteration": int(gone.iteration.iloc[0]), "pruned_share": float(gone.pruned_share.iloc[0])}
-                if len(gone)
-                else None
-            ),
-            "arms": {
-                arm: {
-                    "iterations": int((table.arm == arm).sum()),
-                    "pruned_share": table[table.arm == arm].pruned_share.tolist(),
-                    "concept_f1_before": table[table.arm == arm].concept_f1_before.tolist(),
-                    "concept_f1_after": table[table.arm == arm].concept_f1_after.tolist(),
-                    "other_f1_after": table[table.arm == arm].other_f1_after.tolist(),
-                    "layer_saliency": [
-                        self.folder.iteration(self.seed, arm, i)["layer_saliency"]
-                        for i in range(1, int((table.arm == arm).sum()) + 1)
-                    ],
-                }
-                for arm in REMOVAL_ARMS
-            },
-            "seconds": sum(
-                self.folder.iteration(self.seed, arm, i)["seconds"]
-                for arm in REMOVAL_ARMS
-                for i in range(1, self.folder.finished_iterations(self.seed, arm) + 1)
-            ),
-        }
+        arms = {}
+        for arm in REMOVAL_ARMS:
+            rows = table[table.arm == arm]
+            records = [self.folder.iteration(self.seed, arm, i) for i in range(1, len(rows) + 1)]
+            arms[arm] = RemovalArm(
+                len(rows),
+                rows.pruned_share.tolist(),
+                rows.concept_f1_before.tolist(),
+                rows.concept_f1_after.tolist(),
+                [finite(value) for value in rows.other_f1_after],
+                [record["layer_saliency"] for record in records],
+                sum(record["seconds"] for record in records),
+            )
+        first = FirstGone(int(gone.iteration.iloc[0]), float(gone.pruned_share.iloc[0])) if len(gone) else None
+        study = self.study
+        return RemovalSummary(
+            study.model,
+            self.concept.name,
+            study.site,
+            study.ranking,
+            self.seed,
+            self.site.n_neurons,
+            self.step,
+            base["scores"],
+            last["stop"],
+            int(concept.iteration.max()),
+            last["pruned_share"],
+            first,
+            arms,
+            sum(arm.seconds for arm in arms.values()),
+        )
 
 
 def _base_f1(base: dict, split: str) -> float:
@@ -247,7 +289,7 @@ def _base_f1(base: dict, split: str) -> float:
 
 def run_removal(
     config: RemovalConfig, out_dir: str | Path, *, progress: bool = True, device: str | None = None
-) -> dict:
+) -> RemovalSummary:
     """Run (or resume) an iterative removal and write its results to ``out_dir``.
 
     Args:
@@ -276,5 +318,5 @@ def run_removal(
         removal = _Removal(config, inputs, folder, progress, where)
         folder.claim(config)
         summary = removal.run()
-    folder.write_summary(summary)
+    folder.write_summary(to_plain(summary))
     return summary

@@ -10,6 +10,8 @@ from matplotlib.figure import Figure
 
 from lens_relearn.files import replace_file
 from lens_relearn.study.folders import RemovalFolder
+from lens_relearn.study.iterative import RemovalSummary
+from lens_relearn.study.summary import from_plain
 from lens_relearn.views.page import figure_html, html_page, html_table
 from lens_relearn.views.plots import arm_style
 
@@ -27,14 +29,14 @@ def plot_removal(out_dir: str | Path | RemovalFolder) -> Figure:
         ``floor_share`` of the base other types' F1).
     """
     run = _finished(out_dir)
-    summary, table = run.summary_values(), run.table("removal")
+    summary, table = removal_summary(run), run.table("removal")
     config = run.config
     figure = Figure(figsize=(8.5, 5), layout="constrained")
     axis = figure.subplots()
     for arm, rows in table.groupby("arm", sort=False):
         label, colour, _ = arm_style(str(arm))
         shares = [0.0, *rows.pruned_share]
-        base = summary["base"]["test"]
+        base = summary.base["test"]
         axis.plot(shares, [base["concept_f1"], *rows.concept_f1_after], color=colour, marker="o", label=label)
         axis.plot(shares[1:], rows.concept_f1_before, color=colour, linestyle=":", linewidth=0.8)
         axis.plot(
@@ -46,15 +48,16 @@ def plot_removal(out_dir: str | Path | RemovalFolder) -> Figure:
             markersize=4,
             label=f"{label}: other types' F1",
         )
-    base = summary["base"]["test"]
-    axis.axhline(config.gone_share * base["concept_f1"], color="gray", linestyle=":", linewidth=0.8)
-    if base["other_f1"] is not None:
-        axis.axhline(config.floor_share * base["other_f1"], color="gray", linestyle="-.", linewidth=0.8)
+    base = summary.base["test"]
+    if (concept := base["concept_f1"]) is not None:
+        axis.axhline(config.gone_share * concept, color="gray", linestyle=":", linewidth=0.8)
+    if (others := base["other_f1"]) is not None:
+        axis.axhline(config.floor_share * others, color="gray", linestyle="-.", linewidth=0.8)
     axis.set_ylim(0, 1.02)
     axis.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
-    axis.set_xlabel(f"share of the {summary['neurons']} {summary['site']} neurons removed so far")
-    axis.set_ylabel(f"F1 on the test split after retraining ({summary['concept']}: solid)")
-    axis.set_title(f"{summary['model']}: can {summary['concept']} be removed for good? (stop: {summary['stop']})")
+    axis.set_xlabel(f"share of the {summary.neurons} {summary.site} neurons removed so far")
+    axis.set_ylabel(f"F1 on the test split after retraining ({summary.concept}: solid)")
+    axis.set_title(f"{summary.model}: can {summary.concept} be removed for good? (stop: {summary.stop})")
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     return figure
@@ -67,23 +70,8 @@ def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
         The report's path (written atomically; it loads nothing from outside itself).
     """
     run = _finished(out_dir)
-    summary, table = run.summary_values(), run.table("removal")
-    concept = summary["concept"]
-    first = summary["first_gone"]
-    answer = (
-        f"{html.escape(concept)} was first below {run.config.gone_share:.0%} of its "
-        f"base validation F1 after retraining at iteration {first['iteration']}, with {first['pruned_share']:.1%} "
-        "of the neurons removed"
-        if first
-        else f"{html.escape(concept)} came back after every retraining"
-    )
-    site, ranking, stop = (html.escape(summary[key]) for key in ("site", "ranking", "stop"))
-    overview = (
-        f"<p>Each iteration ranked the {summary['neurons']} {site} neurons on the current model ({ranking}), "
-        f"pruned the best-ranked {summary['step']} not yet pruned, retrained and scored; a random arm pruned as "
-        f"many random neurons. The concept arm stopped after {summary['iterations']} iteration(s), "
-        f"{summary['pruned_share']:.1%} of the neurons removed: {stop}. {answer}.</p>"
-    )
+    summary, table = removal_summary(run), run.table("removal")
+    concept = summary.concept
     rows = [
         (
             r.arm,
@@ -107,7 +95,7 @@ def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
         "F1 after",
         "stopped: why",
     ]
-    saliency = summary["arms"]["concept"]["layer_saliency"]
+    saliency = summary.arms["concept"].layer_saliency
     layers = html_table(
         ["iteration", *(f"layer {layer}" for layer in range(len(saliency[0])))],
         [(i + 1, *values) for i, values in enumerate(saliency)],
@@ -118,16 +106,40 @@ def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
     )
     fields = run.config_values()
     body = (
-        f"<h1>Removing {html.escape(concept)} from {html.escape(summary['model'])} for good?</h1>{overview}"
+        f"<h1>Removing {html.escape(concept)} from {html.escape(summary.model)} for good?</h1>"
+        f"{_overview(summary, run.config.gone_share)}"
         f"{figure_html(plot_removal(run), caption)}"
         f"<h2>Every iteration (test split)</h2>{html_table(header, rows)}"
         f"<h2>Where the {html.escape(concept)} neurons are</h2><p>Mean saliency of each layer's unpruned neurons in "
         f"the ranking each iteration pruned from (concept arm).</p>{layers}"
         f"<h2>Config</h2>{html_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
-    title = f"Removing {concept} from {summary['model']}"
+    title = f"Removing {concept} from {summary.model}"
     replace_file(run.report_path, lambda staging: staging.write_text(html_page(title, body), encoding="utf-8"))
     return run.report_path
+
+
+def _overview(summary: RemovalSummary, gone_share: float) -> str:
+    """What each iteration did, why the concept arm stopped, and whether the concept stayed gone."""
+    concept, first = html.escape(summary.concept), summary.first_gone
+    answer = (
+        f"{concept} was first below {gone_share:.0%} of its base validation F1 after retraining at iteration "
+        f"{first.iteration}, with {first.pruned_share:.1%} of the neurons removed"
+        if first
+        else f"{concept} came back after every retraining"
+    )
+    site, ranking, stop = (html.escape(value) for value in (summary.site, summary.ranking, summary.stop))
+    return (
+        f"<p>Each iteration ranked the {summary.neurons} {site} neurons on the current model ({ranking}), "
+        f"pruned the best-ranked {summary.step} not yet pruned, retrained and scored; a random arm pruned as "
+        f"many random neurons. The concept arm stopped after {summary.iterations} iteration(s), "
+        f"{summary.pruned_share:.1%} of the neurons removed: {stop}. {answer}.</p>"
+    )
+
+
+def removal_summary(run: RemovalFolder) -> RemovalSummary:
+    """A finished removal's ``summary.json``, typed."""
+    return from_plain(RemovalSummary, run.summary_values())
 
 
 def _finished(out_dir: str | Path | RemovalFolder) -> RemovalFolder:
