@@ -9,11 +9,14 @@ model act first, so the statistics see the pruned model.
 
 from __future__ import annotations
 
+import io
 import math
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import safetensors.torch
 import torch
@@ -229,6 +232,70 @@ def collect_stats(
     return sums.result()
 
 
+ACTIVATION_MEMORY_BYTES = 2**30  # an ActivationStore keeps this much in memory, the rest in a temporary file
+
+
+class ActivationStore:
+    """A pass's word activations at a site, batch by batch, for ``top_tokens`` to read instead of a pass of its own.
+
+    Up to ``memory_bytes`` stay in memory; beyond that each batch goes to a temporary file (removed by
+    ``close``), so one forward pass a stage serves the top tokens whatever the corpus size. What is read
+    back is what was added, bit for bit.
+
+    Example:
+        >>> store = ActivationStore(memory_bytes=0)
+        >>> store.add(None, [0], torch.ones(2, 1, 3))
+        >>> [tuple(values.shape) for _, _, values in store], store.spilled
+        ([(2, 1, 3)], 1)
+        >>> store.close()
+    """
+
+    def __init__(self, memory_bytes: int = ACTIVATION_MEMORY_BYTES) -> None:
+        self.memory_bytes = memory_bytes
+        self.kept_bytes = 0
+        self.batches: list[tuple[object, list[int], Tensor | tuple[int, tuple[int, ...]]]] = []
+        self.spilled = 0
+        self._folder: tempfile.TemporaryDirectory | None = None
+        self._file: BinaryIO | None = None
+
+    def add(self, batch: object, indices: Sequence[int], values: Float[Tensor, "words layers units"]) -> None:
+        """Keep one batch's activations (float32, on the CPU)."""
+        values = values.detach().float().cpu().contiguous()
+        size = values.numel() * 4
+        if self.kept_bytes + size <= self.memory_bytes:
+            self.kept_bytes += size
+            self.batches.append((batch, list(indices), values))
+            return
+        if self._file is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="lens-relearn-activations-")
+            self._file = open(Path(self._folder.name) / "activations.f32", "w+b")  # noqa: SIM115  closed in close()
+        offset = self._file.seek(0, io.SEEK_END)
+        self._file.write(values.numpy().tobytes())
+        self.batches.append((batch, list(indices), (offset, tuple(values.shape))))
+        self.spilled += 1
+
+    def __iter__(self) -> Iterator[tuple[Any, list[int], Float[Tensor, "words layers units"]]]:
+        for batch, indices, kept in self.batches:
+            if isinstance(kept, Tensor):
+                yield batch, indices, kept
+                continue
+            assert self._file is not None  # a batch that is not in memory is in the file
+            offset, shape = kept
+            self._file.seek(offset)
+            data = self._file.read(4 * math.prod(shape))
+            yield batch, indices, torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(shape)
+
+    def close(self) -> None:
+        """Forget every batch and remove the temporary file."""
+        self.batches.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+
 @dataclass(frozen=True)
 class TopTokens:
     """The word types and sentences that most activate some neurons, and the classes of their top words.
@@ -276,7 +343,7 @@ def top_tokens(
     max_types: int = 5000,
     n_occurrences: int = 50,
     batch_size: int = INFERENCE_BATCH,
-    activations: Sequence[tuple[EncodedBatch, Sequence[int], Float[Tensor, "_words layers units"]]] | None = None,
+    activations: Iterable[tuple[EncodedBatch, Sequence[int], Float[Tensor, "_words layers units"]]] | None = None,
     progress: bool = True,
 ) -> TopTokens:
     """Each neuron's top word types (NeuroX ``get_top_words``), its strongest sentences and the
@@ -303,7 +370,8 @@ def top_tokens(
         n_occurrences: Top-activating word occurrences a neuron's class composition counts; 0 skips it.
         batch_size: Sentences a forward pass.
         activations: The corpus's word activations at the site, batch by batch, as a shared pass
-            kept them (``shared_pass(..., keep_activations=True)``); given, no forward pass runs.
+            kept them (``shared_pass(..., keep_activations=True)``: an ``ActivationStore``); given, no
+            forward pass runs.
         progress: Show a progress bar.
     """
     chosen = tuple(Neuron(*n) for n in neurons)
@@ -314,15 +382,16 @@ def top_tokens(
     type_index = {word: i for i, word in enumerate(types)}
     layer_of = torch.tensor([n.layer for n in chosen])
     unit_of = torch.tensor([n.index for n in chosen])
+    every = len(chosen) == stats.n_layers * stats.units and bool(
+        (layer_of * stats.units + unit_of == torch.arange(len(chosen))).all()
+    )
     mean = stats.mean()[layer_of, unit_of].float()
     std = stats.std()[layer_of, unit_of].float().clamp(min=1e-8)
     type_sum = torch.zeros(len(types), len(neurons))
     type_count = torch.zeros(len(types))
-    best_peak = torch.full((len(neurons), n_examples), -math.inf)
-    best_sentence = torch.full((len(neurons), n_examples), -1, dtype=torch.long)
     class_index = {c: i for i, c in enumerate(stats.classes)}
-    top_z = torch.empty(len(neurons), 0)  # neurons occurrences: the running top n_occurrences
-    top_class = torch.empty(len(neurons), 0, dtype=torch.long)
+    top = _RunningTop(len(neurons), n_occurrences)  # the largest |z| of a neuron, with each word's class
+    peaks = _RunningTop(len(neurons), n_examples, fill=-math.inf)  # the strongest sentences, with their index
     batches: Iterable[tuple[EncodedBatch, Sequence[int], Tensor]] = activations or (
         (batch, indices, torch.stack(words[stats.site], 1).float().cpu())
         for batch, indices, words, _ in _stream(
@@ -330,30 +399,21 @@ def top_tokens(
         )
     )
     for batch, indices, stacked in batches:
-        values = stacked[:, layer_of, unit_of]  # words neurons
+        values = stacked.reshape(len(stacked), -1) if every else stacked[:, layer_of, unit_of]  # words neurons
         words = [w for i, kept in zip(indices, batch.words_kept, strict=True) for w in sentences[i].words[:kept]]
         rows = torch.tensor([type_index.get(w, -1) for w in words])
         known = rows >= 0
-        z = ((values - mean) / std).abs()
+        z = (values - mean).div_(std).abs_()
         type_sum.index_add_(0, rows[known], z[known])
         type_count.index_add_(0, rows[known], torch.ones(int(known.sum())))
         if n_occurrences:
-            word_class = torch.tensor([class_index[entity_class(t)] for t in batch.tags])
-            candidates = torch.cat([top_z, z.T], 1)
-            top_z, order = candidates.topk(min(n_occurrences, candidates.shape[1]), dim=1)
-            top_class = torch.cat([top_class, word_class.expand(len(neurons), -1)], 1).gather(1, order)
+            top.add(z.T, torch.tensor([class_index[entity_class(t)] for t in batch.tags]))
         if n_examples:
-            peaks = _sentence_peaks(values, batch)  # sentences neurons
-            ids = torch.tensor(indices)
-            candidates = torch.cat([best_peak, peaks.T], 1)
-            candidate_ids = torch.cat([best_sentence, ids.expand(len(neurons), -1)], 1)
-            best_peak, order = candidates.topk(min(n_examples, candidates.shape[1]), dim=1)
-            best_sentence = candidate_ids.gather(1, order)
+            peaks.add(_sentence_peaks(values, batch).T, torch.tensor(indices))
     sum_across_ranks(type_sum)
     sum_across_ranks(type_count)
-    if world() > 1:  # each rank kept the best of its batches: the best of those are the best of all
-        top_z, top_class = _best(gather((top_z, top_class)), n_occurrences)
-        best_peak, best_sentence = _best(gather((best_peak, best_sentence)), n_examples)
+    top.merge_ranks()
+    peaks.merge_ranks()
     scores = type_sum / type_count.clamp(min=1).unsqueeze(1)  # types neurons
     top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
     normalised = (top_scores / top_scores[0].clamp(min=1e-12)).T.tolist()  # neurons k
@@ -362,13 +422,33 @@ def top_tokens(
         for ranked, row in zip(top_types.T.tolist(), normalised, strict=True)
     )
     examples = tuple(
-        tuple((i, p) for i, p in zip(ids, peaks, strict=True) if i >= 0)
-        for ids, peaks in zip(best_sentence.tolist(), best_peak.tolist(), strict=True)
+        tuple((i, p) for i, p in zip(ids, values, strict=True) if i >= 0)
+        for ids, values in zip(peaks.labels.tolist(), peaks.values.tolist(), strict=True)
     )
     if not n_occurrences:
         return TopTokens(chosen, tokens, examples)
-    shares = torch.nn.functional.one_hot(top_class, len(stats.classes)).double().mean(1)  # neurons classes
+    shares = torch.nn.functional.one_hot(top.labels, len(stats.classes)).double().mean(1)  # neurons classes
     return TopTokens(chosen, tokens, examples, stats.classes, shares)
+
+
+class _RunningTop:
+    """The ``k`` largest values of each row seen so far, batch by batch, with a label each (-1: none yet)."""
+
+    def __init__(self, rows: int, k: int, fill: float | None = None) -> None:
+        self.k = k
+        columns = k if fill is not None else 0  # filled slots take part from the start, as -inf
+        self.values = torch.full((rows, columns), fill if fill is not None else 0.0)
+        self.labels = torch.full((rows, columns), -1, dtype=torch.long)
+
+    def add(self, values: Float[Tensor, "rows items"], labels: Int[Tensor, " items"]) -> None:
+        candidates = torch.cat([self.values, values], 1)
+        self.values, order = candidates.topk(min(self.k, candidates.shape[1]), dim=1)
+        self.labels = torch.cat([self.labels, labels.expand(len(values), -1)], 1).gather(1, order)
+
+    def merge_ranks(self) -> None:
+        """Under ``torchrun`` each rank kept the best of its batches: the best of those are the best of all."""
+        if world() > 1 and self.k:
+            self.values, self.labels = _best(gather((self.values, self.labels)), self.k)
 
 
 def _best(candidates: list[tuple[Tensor, Tensor]], k: int) -> tuple[Tensor, Tensor]:

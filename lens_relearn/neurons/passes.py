@@ -17,12 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from jaxtyping import Float
-from torch import Tensor
 
-from lens_relearn.data.alignment import INFERENCE_BATCH, EncodedBatch, pool_words
+from lens_relearn.data.alignment import INFERENCE_BATCH, pool_words
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.models.sites import neuron_site
-from lens_relearn.neurons.activations import ActivationStats, StatsSums, _stream
+from lens_relearn.neurons.activations import (
+    ACTIVATION_MEMORY_BYTES,
+    ActivationStats,
+    ActivationStore,
+    StatsSums,
+    _stream,
+)
 from lens_relearn.neurons.probes import WordVectors
 from lens_relearn.parallel import gather
 from lens_relearn.tagger.model import Tagger
@@ -40,14 +45,15 @@ class PassResult:
         tags: The gold tags of the words kept, in the pass's word order (with ``vectors``).
         predictions: The tagger's tags for each sentence, in the sentences' order (empty unless asked for).
         activations: Each batch with its sentence indices and its words' activations at the
-            neuron site (``[words, layers, units]``, for ``top_tokens``; empty unless asked for).
+            neuron site (``[words, layers, units]``, for ``top_tokens``; None unless asked for). Close
+            it once read: what did not fit in memory lies in a temporary file.
     """
 
     stats: ActivationStats | None
     vectors: list[Float[np.ndarray, "words units"]]
     tags: list[str]
     predictions: list[list[str]]
-    activations: list[tuple[EncodedBatch, list[int], Float[Tensor, "_words _layers _units"]]]
+    activations: ActivationStore | None
 
 
 def shared_pass(
@@ -60,6 +66,7 @@ def shared_pass(
     vectors: bool = False,
     predictions: bool = False,
     keep_activations: bool = False,
+    memory_bytes: int = ACTIVATION_MEMORY_BYTES,
     batch_size: int = INFERENCE_BATCH,
     description: str = "stage",
     progress: bool = False,
@@ -74,8 +81,10 @@ def shared_pass(
         statistics: Sum activations per class at ``site`` (``collect_stats``).
         vectors: Keep every word's residual vectors (``layer_vectors``).
         predictions: Tag the sentences (``Tagger.predict``).
-        keep_activations: Keep every word's activations at ``site`` (words x neurons floats:
-            hand them to ``top_tokens`` instead of a second pass when they fit in memory).
+        keep_activations: Keep every word's activations at ``site`` (words x neurons floats, in
+            memory up to ``memory_bytes``, the rest in a temporary file) for ``top_tokens``, which
+            then needs no pass of its own.
+        memory_bytes: How much of the kept activations stays in memory.
         batch_size: Sentences a forward pass.
         description: The progress bar's label.
         progress: Show a progress bar.
@@ -95,15 +104,15 @@ def shared_pass(
     kept = WordVectors()
     found: dict[int, list[str]] = {}  # this rank's sentences' tags
     predicted: list[list[str]] = []
-    kept_activations = []
+    kept_activations = ActivationStore(memory_bytes) if keep_activations else None
     stream = _stream(model, sentences, sites, aggregation, batch_size, description, progress)
     for batch, indices, words, hidden in stream:
         if sums is not None:
             sums.add(batch.tags, words[site])
         if vectors:
             kept.add(batch.tags, words[VECTOR_SITE])
-        if keep_activations:
-            kept_activations.append((batch, indices, torch.stack(words[site], 1).float().cpu()))
+        if kept_activations is not None:
+            kept_activations.add(batch, indices, torch.stack(words[site], 1))
         if predictions:
             chunk = [sentences[i] for i in indices]
             with torch.no_grad():

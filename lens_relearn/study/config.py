@@ -110,6 +110,7 @@ class ExperimentConfig:
     max_types: int = _help("most frequent word types competing for top tokens", 2000)
     primed_top: int = _help("best-ranked neurons that count as carrying the concept", 100)
     composition_top: int = _help("top-activating word occurrences a neuron's class composition counts", 50)
+    probe_words: int = _help("concept-corpus words a layer probe trains on at most (a seeded subsample)", 10_000)
     relocation_count: int | None = _help(
         "neurons the causal relocation test ablates after the last round (default: as many as pruned)", None
     )
@@ -146,6 +147,7 @@ class ExperimentConfig:
             "max_types",
             "primed_top",
             "composition_top",
+            "probe_words",
         ):
             if getattr(self, name) < 1:
                 raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 1.")

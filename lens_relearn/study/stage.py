@@ -1,7 +1,8 @@
 """Describing a stage: the core's measurements of one model, one shared pass a split (docs/design.md §20).
 
-One pass over the concept corpus gives the activation statistics, the residual vectors when an
-analysis needs them and, when the corpus is the validation split, its predictions; one over the
+One pass over the concept corpus gives the activation statistics, every word's activations for
+the top tokens (kept in memory, or in a temporary file when they do not fit), the residual vectors
+when an analysis needs them and, when the corpus is the validation split, its predictions; one over the
 test split its predictions (and vectors); one over each other split its predictions. From them:
 F1 on every split, the config's ranking, every neuron's top tokens (with the class composition of
 its top-activating words when an analysis needs it), the neuron table and the layer table.
@@ -9,6 +10,7 @@ its top-activating words when an analysis needs it), the neuron table and the la
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 from einops import rearrange
@@ -23,8 +25,6 @@ from lens_relearn.study.tables import layer_table, neuron_table
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import score_predictions
 
-ACTIVATION_CACHE_BYTES = 2**30  # at most this much of the concept corpus's word activations is kept for top tokens
-
 
 def describe_stage(
     study: StudyContext,
@@ -38,7 +38,6 @@ def describe_stage(
 ) -> StageOutcome:
     """Measure a stage and write its neuron and layer tables (its ``stage.json`` is the runner's, written last)."""
     config, inputs, progress = study.config, study.inputs, study.progress
-    keep = sum(map(len, inputs.corpus)) * inputs.site.n_neurons * 4 <= ACTIVATION_CACHE_BYTES
     on_corpus = shared_pass(
         tagger,
         inputs.corpus,
@@ -47,7 +46,7 @@ def describe_stage(
         statistics=True,
         vectors=needs.vectors,
         predictions=inputs.corpus_is_validation,
-        keep_activations=keep,
+        keep_activations=True,
         description="concept corpus",
         progress=progress,
     )
@@ -71,18 +70,20 @@ def describe_stage(
     assert stats is not None  # asked for
     ranking = rank(config, tagger, inputs, stats=stats, progress=progress)
     site = inputs.site
-    described = top_tokens(
-        tagger.model,
-        inputs.corpus,
-        stats,
-        [Neuron(l, i) for l in range(site.n_layers) for i in range(site.units)],
-        k=config.top_k,
-        n_examples=0,
-        max_types=config.max_types,
-        n_occurrences=config.composition_top if needs.composition else 0,
-        activations=on_corpus.activations if keep else None,
-        progress=progress,
-    )
+    assert on_corpus.activations is not None  # asked for
+    with contextlib.closing(on_corpus.activations) as kept:
+        described = top_tokens(
+            tagger.model,
+            inputs.corpus,
+            stats,
+            [Neuron(l, i) for l in range(site.n_layers) for i in range(site.units)],
+            k=config.top_k,
+            n_examples=0,
+            max_types=config.max_types,
+            n_occurrences=config.composition_top if needs.composition else 0,
+            activations=kept,
+            progress=progress,
+        )
     base = None if key.arm is None else _read_top_tokens(study.folder.stage_table(StageKey(key.seed, None, "base")))
     removed_neurons = removed.neurons if removed is not None else ()
     table = neuron_table(

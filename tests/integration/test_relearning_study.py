@@ -16,7 +16,7 @@ SUMMARY_KEYS = {
     "pruned",
     "f1",
     "concept_f1",
-    "random_baseline",
+    "arms",
     "layer_saliency",
     "seconds",
 }
@@ -53,18 +53,22 @@ def test_quick_preset_writes_every_result(quick_cli_run):
     for curve in (
         summary["f1"],
         summary["concept_f1"],
-        summary["random_baseline"]["f1"],
-        summary["random_baseline"]["concept_f1"],
+        summary["arms"]["random"]["f1"],
+        summary["arms"]["random"]["concept_f1"],
     ):
         assert {"base", "pruned", "rounds"} <= curve.keys() and len(curve["rounds"]) == 2
     assert len(summary["layer_saliency"]["base"]) == 6
-    for name in ("config.json", "performance.csv", "layers.csv", "neurons.parquet", "primed.csv"):
+    assert json.loads((tmp_path / "run.json").read_text())["kind"] == "study"
+    for name in ("run.json", "performance.csv", "layers.csv", "neurons.parquet", "primed.csv"):
         assert (tmp_path / name).is_file(), name
     assert (tmp_path / "seed0" / "concept" / "round2" / "tagger" / "tagger.safetensors").is_file()
     neurons = pd.read_parquet(tmp_path / "neurons.parquet")
     assert len(neurons[(neurons.arm == "concept") & (neurons.stage == "pruned")]) == 6 * 1536
     assert f"results: {tmp_path.resolve()}" in quick_cli_run.output
-    assert summary["data"] == {"source": "synthetic", "train": 400, "validation": 150, "test": 150, "novel_test": 50}
+    assert summary["data"] == {
+        "source": "synthetic",
+        "splits": {"train": 400, "validation": 150, "test": 150, "novel_test": 50},
+    }
     assert summary["concept_corpus"]["source"] == "validation" and summary["concept_corpus"]["sentences"] == 150
 
 
@@ -72,8 +76,9 @@ def test_quiet_run_prints_only_the_table_and_paths(quick_cli_run):
     assert quick_cli_run.errors == "", "--quiet should leave stderr empty (no loading bars, no notices)"
     lines = quick_cli_run.output.splitlines()
     assert lines[0].startswith("minilm: ") and lines[-2].startswith("results: ") and lines[-1].startswith("report:  ")
-    assert lines[-3].startswith("selectivity after pruning: concept arm ")
-    assert len(lines) == 11, quick_cli_run.output
+    assert lines[-4].startswith("selectivity after pruning: concept arm ")
+    assert lines[-3].startswith("analyses not run: regrowth ("), "the quick preset prunes by mask: no regrowth"
+    assert len(lines) == 12, quick_cli_run.output
 
 
 def test_concept_pruning_removes_loc_more_than_random_pruning_and_loc_comes_back(quick_cli_run):
@@ -93,7 +98,7 @@ def test_concept_pruning_removes_loc_more_than_random_pruning_and_loc_comes_back
     base; last round 1.15 of base. The thresholds leave a margin below each.
     """
     summary = json.loads((quick_cli_run.out / "summary.json").read_text())
-    loc, random = summary["concept_f1"], summary["random_baseline"]["concept_f1"]
+    loc, random = summary["concept_f1"], summary["arms"]["random"]["concept_f1"]
     assert loc["base"] > 0.5, "the base tagger should have learnt LOC"
     assert loc["pruned"] < 0.5 * loc["base"], "concept pruning should remove most of LOC"
     assert loc["pruned"] < random["pruned"] - 0.25, "concept pruning should hurt LOC far more than random"

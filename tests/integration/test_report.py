@@ -4,6 +4,7 @@ Chromium opens each page from ``file://`` with its proxy pointed at an unroutabl
 test fails on any page error, dialog or request other than the page's own file.
 """
 
+import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,8 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from lens_relearn import RemovalConfig, preset, run_removal
+from lens_relearn import RemovalConfig, preset, run_experiment, run_removal
+from lens_relearn.study.analysis import ANALYSES
 from lens_relearn.views.report import write_report
 
 NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
@@ -26,6 +28,7 @@ PROBES = {
     "scripts": "document.scripts.length",
     "text": "document.body.innerText",
     "view_text": "[...document.querySelectorAll('.circuitsvis')].map(e => e.textContent).join(' ')",
+    "sections": "[...document.querySelectorAll('h2[id]')].map(h => h.id)",
 }
 OUTSIDE = ("unpkg", "jsdelivr", "cdnjs", "googleapis", "//cdn.")
 
@@ -73,6 +76,8 @@ def test_report_renders_offline_in_chromium(quick_report, chromium, tmp_path_fac
     assert values["rendered"] == values["views"]
     assert values["images"] == 10
     assert values["scripts"] == values["views"] + 2, "the circuitsvis bundle and the neuron browser, one script a view"
+    ran = ["collateral", "probes", "recovery", "retraining", "relocation", "redistribution", "blend"]
+    assert values["sections"] == [f"analysis-{name}" for name in ran] + ["skipped"], "regrowth needs weights mode"
     for heading in ("F1 per stage", "Figures", "Primed neurons", "Where the concept went", "Neuron browser", "Config"):
         assert heading in values["text"]
     assert (
@@ -90,7 +95,7 @@ def test_report_holds_no_outside_address(quick_report):
 
 
 def test_tokens_from_the_data_show_as_text(payload_run, payloads, chromium):
-    report = write_report(payload_run, case_studies=1)
+    report = write_report(payload_run)
     page_text = report.read_text()
     for payload in payloads:
         assert payload not in page_text
@@ -141,6 +146,47 @@ def test_the_neuron_browser_shows_the_neuron_a_reader_picks(quick_report, chromi
     assert values["trajectory"] == 1 + 4, "a header and base, pruned, round1, round2"
 
 
+@pytest.fixture(scope="session")
+def chosen_report(tmp_path_factory) -> Path:
+    """The report of a tiny-bert study that ran only the collateral and probes analyses."""
+    config = preset(
+        "quick",
+        model="tiny-bert",
+        n_train=60,
+        n_validation=30,
+        n_test=20,
+        n_novel=0,
+        base_epochs=1,
+        rounds=1,
+        arms=("concept",),
+        analyses=("collateral", "probes"),
+    )
+    out = tmp_path_factory.mktemp("chosen") / "run"
+    run_experiment(config, out, progress=False)
+    return write_report(out)
+
+
+def test_the_report_shows_the_analyses_that_ran_and_names_the_others(chosen_report, chromium):
+    page_text = chosen_report.read_text()
+    sections = re.findall(r'<h2 id="([^"]+)">', page_text)
+    assert sections == ["analysis-collateral", "analysis-probes", "skipped"], "no other analysis's section"
+    skipped = page_text[page_text.index('<h2 id="skipped">Analyses not run</h2>') : page_text.index("<h2>Neuron")]
+    not_run = [name for name in ANALYSES.names() if name not in ("collateral", "probes")]
+    assert len(not_run) == 6
+    for name in not_run:
+        assert f"<td>{name}</td><td>{html.escape('not among the analyses asked for')}</td>" in skipped, name
+    assert outside_addresses(page_text) == []
+    page = chromium.load(chosen_report, ready=READY, probes=PROBES)
+    assert page.errors == [] and page.dialogs == [] and page.requests == [page.url]
+    assert page.values["sections"] == sections
+    assert page.values["images"] == 3 + 1 + 1, "the core's three figures, collateral's and probes' one each"
+    text = page.values["text"]
+    for heading in ("What else the removal took", "Is the concept still readable?", "Analyses not run"):
+        assert heading in text
+    assert "Primed neurons" not in text and "Where the concept went" not in text
+    assert all(f"{name}\tnot among the analyses asked for" in text for name in not_run)
+
+
 def test_the_report_of_the_quick_preset_stays_small(quick_report):
     assert quick_report.stat().st_size < 15_000_000
 
@@ -174,8 +220,12 @@ def test_notebook_runs(name, quick_run, monkeypatch):
         assert len(images) == 10, "the ten plots show inline"
         texts = [o.data["text/plain"] for o in outputs if "text/plain" in o.get("data", {})]
         shown = next(t for t in texts if "'concept_corpus'" in t)  # pretty-printed over several lines
-        assert "'source': 'validation'" in shown and "'sentences': 150" in shown and "'concept': 'LOC'" in shown
+        assert "source='validation'" in shown and "sentences=150" in shown and "concept='LOC'" in shown
         assert any("concept_corpus='tokens.txt,labels.txt'" in t for t in texts), "the own-data config shows"
+        analyses = next(t for t in texts if t.startswith("AnalysesRun("))
+        assert "'collateral'" in analyses and "skipped={'regrowth': " in analyses, "which analyses ran and which not"
+        (section,) = [h for h in html if "<h2>What else the removal took</h2>" in h]
+        assert section.count('<img alt="') == 1 and outside_addresses(section) == [], "run.show('collateral')"
     else:
         views = [h for h in html if "CircuitsVis.render(" in h]
         assert len(views) == 1 and outside_addresses(views[0]) == []

@@ -1,6 +1,5 @@
 """Polysemantic blending: class compositions in the neuron tables, the primed neurons' blend, and where they show."""
 
-import json
 import math
 
 import numpy as np
@@ -8,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lens_relearn import write_report
+from lens_relearn import open_run, write_report
+from lens_relearn.analyses.blend import BlendSummary
 from lens_relearn.neurons.activations import composition_entropy
 from lens_relearn.study.tables import primed_neurons
 from lens_relearn.views import neuron_views
@@ -81,13 +81,13 @@ def test_the_primed_table_and_the_summary_hold_the_blend(tiny_run):
     assert first.old_share_after == pytest.approx(final[f"share_{first.old_class}"])
     assert first.concept_share_before == pytest.approx(base.share_LOC)
     assert first.blend == pytest.approx(2 * min(final[f"share_{first.old_class}"], final.share_LOC))
-    blend = json.loads((tiny_run / "summary.json").read_text())["blend"]
-    assert blend["neurons"] == len(primed) and blend["occurrences"] == 50
-    assert blend["primed"]["blend"] == pytest.approx(primed.blend.mean())
-    assert blend["old_classes"] == primed.old_class.value_counts().to_dict()
+    blend = open_run(tiny_run).summary.section(BlendSummary)
+    assert blend.neurons == len(primed) and blend.occurrences == 50
+    assert blend.primed["blend"] == pytest.approx(primed.blend.mean())
+    assert blend.old_classes == primed.old_class.value_counts().to_dict()
     survivors = neurons[(neurons.arm == "concept") & (neurons.stage == "round2") & ~neurons.pruned]
-    assert blend["survivors"]["neurons"] == len(survivors)
-    assert blend["survivors"]["entropy_after"] == pytest.approx(survivors.entropy.mean())
+    assert blend.survivors.neurons == len(survivors)
+    assert blend.survivors.entropy_after == pytest.approx(survivors.entropy.mean())
 
 
 def test_the_neuron_view_shows_a_composition_bar_a_stage(tiny_run):
@@ -118,9 +118,9 @@ def test_the_blend_plot_draws_every_survivor_and_the_primed_neurons(tiny_run):
 
 
 def test_the_report_shows_the_blend_of_the_primed_neurons(tiny_run):
-    page = write_report(tiny_run, case_studies=1).read_text()
+    page = write_report(tiny_run).read_text()
     primed = pd.read_csv(tiny_run / "primed.csv").iloc[0]
-    section = page[page.index("<h2>Primed neurons</h2>") :]
+    section = page[page.index('<h2 id="analysis-blend">Primed neurons</h2>') :]
     row = section[section.index(f"<td>L{primed.layer}.{primed['index']}</td>") :].split("</tr>")[0]
     assert f"<td>{primed.old_class}</td>" in row and f"{primed.blend:.3f}" in row
     assert "Class composition counts each neuron's 50 top-activating words." in section

@@ -5,9 +5,12 @@ import json
 import pytest
 
 import lens_relearn.models.loading
+import lens_relearn.study.inputs
 import lens_relearn.study.runner
+import lens_relearn.study.skeleton
 import lens_relearn.tagger.training
 from lens_relearn.cli import build_parser, main
+from lens_relearn.study.summary import StudySummary
 
 # Small synthetic sizes keep the data generation of a `run` short; the mistakes are elsewhere.
 SMALL = ["--model", "tiny-bert", "--n-train", "20", "--n-validation", "10", "--n-test", "10", "--n-novel", "5"]
@@ -26,7 +29,7 @@ def refuse(monkeypatch, name: str, modules: tuple, what: str) -> None:
 @pytest.fixture
 def no_training(monkeypatch):
     """Fail the test if anything starts training a tagger."""
-    refuse(monkeypatch, "train_tagger", (lens_relearn.study.config, lens_relearn.tagger.training), "training started")
+    refuse(monkeypatch, "train_tagger", (lens_relearn.study.skeleton, lens_relearn.tagger.training), "training started")
 
 
 def error_of(capsys) -> str:
@@ -62,7 +65,8 @@ def test_run_refuses_an_impossible_config_before_training(flags, message, tmp_pa
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail the test if anything loads a model."""
-    refuse(monkeypatch, "load_model", (lens_relearn.models.loading, lens_relearn.study.runner), "a model was loaded")
+    modules = (lens_relearn.models.loading, lens_relearn.study.inputs, lens_relearn.study.skeleton)
+    refuse(monkeypatch, "load_model", modules, "a model was loaded")
 
 
 @pytest.mark.parametrize(
@@ -78,8 +82,9 @@ def no_model(monkeypatch):
         (["--prune-value", "one"], "prune_value='one' is not one of zero, mean."),
         (
             ["--arms", "concept", "shuffled"],
-            "Unknown arm 'shuffled': an arm is concept, random or none, optionally followed by @without_concept or "
-            "@concept_as_o (retrained without the concept's sentences, or with its tags relabelled O).",
+            "Unknown arm 'shuffled': an arm is a removal (concept, random, none), optionally followed by "
+            "@without_concept or @concept_as_o (retrained without the concept's sentences, or with its tags "
+            "relabelled O).",
         ),
     ],
     ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"],
@@ -111,6 +116,35 @@ def test_literal_flags_pass_plain_strings_to_the_config():
         ]
     )
     assert (args.site, args.ranking, args.arms, args.seeds) == ("resid", "binary", ["concept", "none"], [1, 2])
+
+
+class Captured(Exception):
+    """Stops `run` once the config is built: the test has what it wanted."""
+
+
+@pytest.mark.parametrize("given", [["collateral,probes"], ["collateral", "probes"]], ids=["commas", "spaces"])
+def test_analyses_come_comma_or_space_separated(given, tmp_path, monkeypatch):
+    args = build_parser().parse_args(["run", "--out", "x", "--analyses", *given])
+    assert args.analyses == ["collateral", "probes"]
+    configs = []
+
+    def capture(config, out, **kwargs):
+        configs.append(config)
+        raise Captured
+
+    monkeypatch.setattr(lens_relearn.study.runner, "run_experiment", capture)
+    with pytest.raises(Captured):
+        main(["run", "--preset", "quick", *SMALL, "--analyses", *given, "--out", str(tmp_path / "run")])
+    assert [config.analyses for config in configs] == [("collateral", "probes")]
+
+
+@pytest.mark.usefixtures("no_model", "no_training")
+def test_retraining_without_probes_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--preset", "quick", *SMALL, "--analyses", "retraining", "--out", str(out)]) == 2
+    error = error_of(capsys)
+    assert "The analysis 'retraining' reads what 'probes' records: add it to analyses." in error
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
@@ -169,8 +203,9 @@ def test_sites_prints_each_site_of_a_known_model(capsys):
 
 
 def run_output(monkeypatch, capsys, summary: dict, out) -> list[str]:
-    """The lines `run --quiet --no-report` prints for a study whose summary is ``summary``."""
-    monkeypatch.setattr(lens_relearn.study.runner, "run_experiment", lambda config, out, progress, device: summary)
+    """The lines `run --quiet --no-report` prints for a study whose summary.json holds ``summary``."""
+    typed = StudySummary.from_dict(summary)
+    monkeypatch.setattr(lens_relearn.study.runner, "run_experiment", lambda config, out, progress, device: typed)
     assert main(["run", "--preset", "quick", *SMALL, "--out", str(out), "--quiet", "--no-report"]) == 0
     return capsys.readouterr().out.splitlines()
 
@@ -178,23 +213,29 @@ def run_output(monkeypatch, capsys, summary: dict, out) -> list[str]:
 def test_run_prints_the_other_types_f1_and_the_selectivity_of_each_pruning_arm(tiny_run, tmp_path, monkeypatch, capsys):
     summary = json.loads((tiny_run / "summary.json").read_text())
     lines = run_output(monkeypatch, capsys, summary, tmp_path)
-    assert len(lines) == 10 and lines[-1] == f"results: {tmp_path.resolve()}"
+    assert len(lines) == 12 and lines[-1] == f"results: {tmp_path.resolve()}"
     assert lines[2].split() == ["stage", "F1", "LOC", "F1", "others", "F1"]
-    others = summary["collateral"]["concept"]["other_f1"]
+    collateral = summary["collateral"]["arms"]
+    others = collateral["concept"]["other_f1"]
     rows = [line.split() for line in lines[3:7]]
     assert [row[0] for row in rows] == ["base", "pruned", "round1", "round2"]
     assert [row[3] for row in rows] == [f"{others[stage]:.3f}" for stage in ("base", "pruned", "round1", "round2")]
-    chosen = {arm: summary["collateral"][arm]["selectivity"]["pruned"] for arm in ("concept", "random")}
-    assert lines[7].startswith("random baseline LOC F1: ")
-    expected = f"selectivity after pruning: concept arm {chosen['concept']:.2f}, random arm {chosen['random']:.2f}"
-    assert lines[8] == expected
+    random = summary["arms"]["random"]["concept_f1"]
+    assert lines[7] == f"random arm LOC F1: pruned {random['pruned']:.3f}, last {random['rounds'][-1]:.3f}"
+    assert lines[8].startswith("none arm LOC F1: ")
+    chosen = {arm: collateral[arm]["selectivity"]["pruned"] for arm in ("concept", "random", "none")}
+    expected = ", ".join(f"{arm} arm {value:.2f}" for arm, value in chosen.items())
+    assert lines[9] == f"selectivity after pruning: {expected}"
+    assert lines[10].startswith("analyses not run: regrowth (")
 
 
 def test_run_prints_n_a_where_the_other_types_have_no_f1(tiny_run, tmp_path, monkeypatch, capsys):
     summary = json.loads((tiny_run / "summary.json").read_text())
-    summary["collateral"]["concept"]["other_f1"]["pruned"] = None
-    summary["collateral"]["concept"]["selectivity"]["pruned"] = None
-    del summary["collateral"]["random"], summary["random_baseline"]
+    collateral = summary["collateral"]["arms"]
+    collateral["concept"]["other_f1"]["pruned"] = None
+    collateral["concept"]["selectivity"]["pruned"] = None
+    for arm in ("random", "none"):  # a study of the concept arm alone
+        del collateral[arm], summary["arms"][arm]
     lines = run_output(monkeypatch, capsys, summary, tmp_path)
     assert lines[4].split()[0] == "pruned" and lines[4].split()[3] == "n/a"
     assert lines[7] == "selectivity after pruning: concept arm n/a"

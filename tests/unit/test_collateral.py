@@ -13,11 +13,11 @@ from matplotlib.figure import Figure
 
 import lens_relearn as lr
 from lens_relearn import write_report
+from lens_relearn.analyses.collateral import ArmCollateral, CollateralSummary
 from lens_relearn.stats import selectivity
-from lens_relearn.study.runner import _mean_f1
-from lens_relearn.views.collateral import plot_collateral
-from lens_relearn.views.plots import ARM_STYLE, f1_table
-from lens_relearn.views.report import _collateral
+from lens_relearn.study.analysis import mean_f1
+from lens_relearn.views.collateral import kept_sentence, plot_collateral
+from lens_relearn.views.plots import arm_style, f1_table
 
 STAGES = ["base", "pruned", "round1", "round2"]
 OTHERS = ["PER", "ORG", "MISC"]
@@ -59,18 +59,18 @@ def test_summary_collateral_is_what_the_tables_say(tiny_run, arm):
     types = on_test_split(tiny_run, "types")
     assert sorted(types.type.unique()) == sorted(["LOC", *OTHERS])
     assert (types.support > 0).all(), "every type has entities in the test split"
-    collateral = json.loads((tiny_run / "summary.json").read_text())["collateral"][arm]
+    collateral = lr.open_run(tiny_run).summary.section(CollateralSummary).arms[arm]
     per_type = type_means(tiny_run, arm)
-    assert list(collateral["per_type"]) == ["PER", "ORG", "LOC", "MISC"], "label order"
-    for kind, values in collateral["per_type"].items():
+    assert list(collateral.per_type) == ["PER", "ORG", "LOC", "MISC"], "label order"
+    for kind, values in collateral.per_type.items():
         np.testing.assert_allclose([values[s] for s in STAGES], per_type.loc[kind][STAGES], rtol=0, atol=1e-12)
     concept, others = concept_means(tiny_run, arm), other_means(tiny_run, arm)
-    np.testing.assert_allclose([collateral["concept_f1"][s] for s in STAGES], concept[STAGES], rtol=0, atol=1e-12)
+    np.testing.assert_allclose([collateral.concept_f1[s] for s in STAGES], concept[STAGES], rtol=0, atol=1e-12)
     np.testing.assert_allclose(concept[STAGES], per_type.loc["LOC"][STAGES], rtol=0, atol=1e-12)
-    np.testing.assert_allclose([collateral["other_f1"][s] for s in STAGES], others[STAGES], rtol=0, atol=1e-12)
-    assert list(collateral["selectivity"]) == STAGES[1:]
+    np.testing.assert_allclose([collateral.other_f1[s] for s in STAGES], others[STAGES], rtol=0, atol=1e-12)
+    assert list(collateral.selectivity) == STAGES[1:]
     for stage in STAGES[1:]:
-        assert collateral["selectivity"][stage] == pytest.approx(by_hand(concept, others, stage), abs=1e-9)
+        assert collateral.selectivity[stage] == pytest.approx(by_hand(concept, others, stage), abs=1e-9)
 
 
 def test_performance_other_f1_is_the_mean_over_the_other_types_of_each_seed(tiny_run):
@@ -83,8 +83,8 @@ def test_performance_other_f1_is_the_mean_over_the_other_types_of_each_seed(tiny
 
 def test_the_other_types_mean_skips_the_types_a_split_lacks():
     scores = {"per_type": {"PER": {"f1": 0.4, "support": 3}, "ORG": {"f1": 0.0, "support": 0}, "LOC": {"f1": 0.9}}}
-    assert _mean_f1(scores, ["PER", "ORG", "MISC"]) == pytest.approx(0.4)
-    assert math.isnan(_mean_f1(scores, ["ORG", "MISC"]))
+    assert mean_f1(scores, ["PER", "ORG", "MISC"]) == pytest.approx(0.4)
+    assert math.isnan(mean_f1(scores, ["ORG", "MISC"]))
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_f1_table_has_every_type_the_other_types_mean_and_selectivity(tiny_run):
 def copy_tables(run, to):
     """The files the F1 table and the collateral plot read, copied so a test may change them."""
     to.mkdir()
-    for name in ("config.json", "summary.json", "performance.csv", "types.csv"):
+    for name in ("run.json", "summary.json", "performance.csv", "types.csv"):
         shutil.copy(run / name, to / name)
     return to
 
@@ -166,13 +166,13 @@ def test_undefined_selectivity_is_nan_in_the_table_and_said_in_the_plot(tiny_run
 
 
 def test_collateral_plot_draws_every_type_per_arm(tiny_run):
-    summary = json.loads((tiny_run / "summary.json").read_text())
+    collateral = lr.open_run(tiny_run).summary.section(CollateralSummary)
     figure = lr.open_run(tiny_run).plot_collateral()
     assert isinstance(figure, Figure)
     assert len(figure.axes) == 3
     for axis, arm in zip(figure.axes, ("concept", "random", "none"), strict=True):
-        chosen = summary["collateral"][arm]["selectivity"]["pruned"]
-        assert axis.get_title() == f"{ARM_STYLE[arm][0]}\nselectivity after pruning: {chosen:.2f}"
+        chosen = collateral.arms[arm].selectivity["pruned"]
+        assert axis.get_title() == f"{arm_style(arm)[0]}\nselectivity after pruning: {chosen:.2f}"
         assert [label.get_text() for label in axis.get_xticklabels()] == STAGES
         lines = {line.get_label(): line for line in axis.lines}
         assert list(lines) == ["PER", "ORG", "LOC (concept)", "MISC"]
@@ -206,8 +206,8 @@ def test_report_says_what_pruning_kept_of_the_concept_and_the_other_types(tiny_r
         f"Pruning kept {concept} of LOC's F1 and {others} of the other types' mean F1 (selectivity {chosen} after "
         f"pruning); random pruning kept {random_concept} and {random_others} (selectivity {random_chosen})."
     )
-    page = write_report(tiny_run, case_studies=1).read_text()
-    start = page.index("<p>The ")
+    page = write_report(tiny_run).read_text()
+    start = page.index("<p>", page.index('<h2 id="analysis-collateral">'))
     assert sentence in page[start : page.index("</p>", start)]
     assert "<figcaption>F1 of every entity type on the test split at every stage" in page
     assert page.count('<img alt="') == 10
@@ -217,21 +217,21 @@ def test_report_says_what_pruning_kept_of_the_concept_and_the_other_types(tiny_r
 
 def test_the_collateral_sentence_names_each_pruning_arm_in_turn():
     def arm(concept, others, chosen):
-        return {
-            "concept_f1": {"base": 0.5, "pruned": concept},
-            "other_f1": {"base": 0.8, "pruned": others},
-            "selectivity": {"pruned": chosen},
-        }
+        return ArmCollateral(
+            concept_f1={"base": 0.5, "pruned": concept},
+            other_f1={"base": 0.8, "pruned": others},
+            per_type={},
+            selectivity={"pruned": chosen},
+        )
 
-    summary = {"concept": "GPE,LOC", "collateral": {"none": arm(0.5, 0.8, 0.0)}}
-    assert _collateral(summary) == ""
-    summary["collateral"] |= {"concept": arm(0.06, 0.44, 0.43), "random": arm(0.48, 0.728, -0.05)}
-    assert _collateral(summary) == (
+    arms = {"none": arm(0.5, 0.8, 0.0)}
+    assert kept_sentence(CollateralSummary(arms), "GPE,LOC") == ""
+    arms |= {"concept": arm(0.06, 0.44, 0.43), "random": arm(0.48, 0.728, -0.05)}
+    assert kept_sentence(CollateralSummary(arms), "GPE,LOC") == (
         "Pruning kept 12% of GPE,LOC's F1 and 55% of the other types' mean F1 (selectivity 0.43 after pruning); "
         "random pruning kept 96% and 91% (selectivity -0.05). "
     )
-    summary["collateral"] = {"random": arm(0.0, None, None)}
-    assert _collateral(summary) == (
+    assert kept_sentence(CollateralSummary({"random": arm(0.0, None, None)}), "GPE,LOC") == (
         "Random pruning kept 0% of GPE,LOC's F1 and an unknown share of the other types' mean F1 "
         "(selectivity undefined after pruning). "
     )

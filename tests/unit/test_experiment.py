@@ -5,9 +5,9 @@ import typing
 import pytest
 
 from lens_relearn import LensRelearnError, load_ner
-from lens_relearn.study import config as study_config
-from lens_relearn.study import runner as experiment
+from lens_relearn.study import skeleton, stage
 from lens_relearn.study.config import ExperimentConfig, preset
+from lens_relearn.study.folders import StudyFolder
 from lens_relearn.study.runner import run_experiment
 
 TINY = {
@@ -43,14 +43,14 @@ def test_random_baseline_differs_by_seed_but_not_in_size_or_pool(tmp_path):
 
 def test_the_test_split_is_never_used_for_ranking(tmp_path, monkeypatch):
     seen = []
-    shared = experiment.shared_pass
+    shared = stage.shared_pass
 
     def spying(tagger, sentences, **kw):
         if kw.get("statistics"):
             seen.append(list(sentences))
         return shared(tagger, sentences, **kw)
 
-    monkeypatch.setattr(experiment, "shared_pass", spying)
+    monkeypatch.setattr(stage, "shared_pass", spying)
     config = ExperimentConfig(**TINY, arms=("concept",))
     run_experiment(config, tmp_path, progress=False)
     data = load_ner("synthetic", n_train=60, n_validation=30, n_test=30, n_novel=10)
@@ -70,7 +70,7 @@ def test_the_test_split_is_never_used_for_ranking(tmp_path, monkeypatch):
     ],
 )
 def test_impossible_configs_stop_before_training(tmp_path, monkeypatch, changes, message):
-    monkeypatch.setattr(study_config, "train_tagger", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(skeleton, "train_tagger", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(LensRelearnError, match=message):
         run_experiment(ExperimentConfig(**{**TINY, **changes}), tmp_path, progress=False)
 
@@ -109,8 +109,9 @@ def test_every_literal_field_is_checked():
     [
         (
             {"arms": ("concept", "shuffled")},
-            "Unknown arm 'shuffled': an arm is concept, random or none, optionally followed by @without_concept or "
-            "@concept_as_o (retrained without the concept's sentences, or with its tags relabelled O).",
+            "Unknown arm 'shuffled': an arm is a removal (concept, random, none), optionally followed by "
+            "@without_concept or @concept_as_o (retrained without the concept's sentences, or with its tags "
+            "relabelled O).",
         ),
         (
             {"arms": ("concept", "concept")},
@@ -155,9 +156,9 @@ def test_replace_and_from_json_check_too():
 
 
 def test_a_folder_of_another_config_is_refused(tmp_path, monkeypatch):
-    (tmp_path / "config.json").write_text(ExperimentConfig(**TINY).to_json())
-    monkeypatch.setattr(study_config, "train_tagger", lambda *a, **k: pytest.fail("training started"))
-    with pytest.raises(LensRelearnError, match="different config \\(differs in lr\\)"):
+    StudyFolder(tmp_path).claim(ExperimentConfig(**TINY))
+    monkeypatch.setattr(skeleton, "train_tagger", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(LensRelearnError, match="different config \\(it differs in lr\\)"):
         run_experiment(ExperimentConfig(**{**TINY, "lr": 1e-3}), tmp_path, progress=False)
 
 

@@ -13,11 +13,11 @@ from lens_relearn.cli import main
 from lens_relearn.data import Sentence, write_conll
 from lens_relearn.data.sentences import entity_class
 from lens_relearn.models.loading import _tiny_model
-from lens_relearn.study import config as study_config
-from lens_relearn.study import runner
+from lens_relearn.study import skeleton, stage
 from lens_relearn.study.config import preset
-from lens_relearn.study.run_folder import RunFolder
+from lens_relearn.study.folders import StageKey, StudyFolder
 from lens_relearn.study.runner import load_stage, run_experiment
+from lens_relearn.study.summary import to_plain
 from lens_relearn.tagger import concept_scores
 from lens_relearn.views.report import write_report
 
@@ -62,17 +62,17 @@ def test_a_study_ranks_neurons_on_a_token_label_corpus_in_the_papers_format(tmp_
     tokens.write_text("".join(" ".join(s.words) + "\n" for s in corpus))
     concept = "SEM:named_entity:location"
     labels.write_text("".join(" ".join(concept if t.endswith("LOC") else "N/A" for t in s.tags) + "\n" for s in corpus))
-    seen = []  # the sentences of every statistics and top-token pass
-    shared, top = runner.shared_pass, runner.top_tokens
+    seen = []  # the sentences of every statistics and top-token pass of a stage's description
+    shared, top = stage.shared_pass, stage.top_tokens
 
     def statistics(tagger, sentences, **kw):
         if kw.get("statistics"):
             seen.append(sentences)
         return shared(tagger, sentences, **kw)
 
-    monkeypatch.setattr(runner, "shared_pass", statistics)
+    monkeypatch.setattr(stage, "shared_pass", statistics)
     monkeypatch.setattr(
-        runner, "top_tokens", lambda model, sentences, *a, **k: seen.append(sentences) or top(model, sentences, *a, **k)
+        stage, "top_tokens", lambda model, sentences, *a, **k: seen.append(sentences) or top(model, sentences, *a, **k)
     )
     config = preset(
         "quick",
@@ -90,8 +90,8 @@ def test_a_study_ranks_neurons_on_a_token_label_corpus_in_the_papers_format(tmp_
     summary = run_experiment(config, tmp_path / "run", progress=False)
 
     n_concept = sum(t.endswith("LOC") for s in corpus for t in s.tags)
-    assert summary["concept"] == "LOC"
-    assert summary["concept_corpus"] == {
+    assert summary.concept == "LOC"
+    assert to_plain(summary.concept_corpus) == {
         "source": f"{tokens},{labels}",
         "concept": concept,
         "sentences": 25,
@@ -102,7 +102,7 @@ def test_a_study_ranks_neurons_on_a_token_label_corpus_in_the_papers_format(tmp_
     for sentences in seen:
         assert [s.words for s in sentences] == [s.words for s in corpus]
         assert {t for s in sentences for t in s.tags} == {concept, "N/A"}
-    page = write_report(tmp_path / "run", case_studies=1).read_text()
+    page = write_report(tmp_path / "run").read_text()
     assert f"concept corpus <code>{tokens},{labels}</code>" in page and f"labelled {concept}" in page
 
 
@@ -110,9 +110,9 @@ def test_run_on_a_folder_uses_the_training_sentences_asked_for(tmp_path, monkeyp
     data = small_synthetic(n_train=600)
     folder = write_folder(tmp_path / "conll", data.train, data.validation, data.test)
     trained_on = []
-    real = study_config.train_tagger
+    real = skeleton.train_tagger
     monkeypatch.setattr(
-        study_config,
+        skeleton,
         "train_tagger",
         lambda tagger, sentences, **k: trained_on.append(sentences) or real(tagger, sentences, **k),
     )
@@ -120,7 +120,7 @@ def test_run_on_a_folder_uses_the_training_sentences_asked_for(tmp_path, monkeyp
     assert main([*TINY_RUN, "--model", "tiny-bert", "--data", str(folder), "--n-train", "500", "--out", str(out)]) == 0
 
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["data"] == {"source": str(folder), "train": 500, "validation": 20, "test": 15}
+    assert summary["data"] == {"source": str(folder), "splits": {"train": 500, "validation": 20, "test": 15}}
     assert [len(sentences) for sentences in trained_on] == [500, 500]
     chosen = {tuple(s.words) for s in trained_on[0]}
     assert chosen <= {tuple(s.words) for s in data.train} and trained_on[1] == trained_on[0]
@@ -151,11 +151,11 @@ def test_a_wnut_style_folder_runs_with_its_own_tag_names(tmp_path):
         "B-person",
         "I-person",
     )
-    folder_run = RunFolder(out)
+    folder_run = StudyFolder(out)
     performance = folder_run.table("performance")
-    for stage in ("base", "pruned", "round1"):
-        scores = folder_run.stage_record(0, "concept", stage)["scores"]["test"]
-        row = performance[(performance.stage == stage) & (performance.split == "test")]
+    for name in ("base", "pruned", "round1"):
+        scores = folder_run.stage_record(StageKey(0, "concept", name))["scores"]["test"]
+        row = performance[(performance.stage == name) & (performance.split == "test")]
         assert row.concept_f1.item() == scores["per_type"].get("location", {"f1": 0.0})["f1"]
 
 
@@ -183,7 +183,7 @@ def test_an_ontonotes_style_concept_of_two_classes_counts_both_in_ranking_and_f1
     # Ranking: the base table's scores are those of GPE and LOC pooled, not of either alone.
     tagger = load_stage(out, "base")
     stats = collect_stats(tagger.model, validation, progress=False)
-    table = RunFolder(out).stage_table(0, "concept", "base")
+    table = StudyFolder(out).stage_table(StageKey(0, None, "base"))
     scores = torch.tensor(table["score"].to_numpy(), dtype=torch.float32)
     rows = [stats.classes.index("GPE"), stats.classes.index("LOC")]
     pooled = stats.total[rows].sum(0) / stats.count[rows].sum()
@@ -193,13 +193,13 @@ def test_an_ontonotes_style_concept_of_two_classes_counts_both_in_ranking_and_f1
     assert not torch.allclose(scores, rank_neurons(stats, "LOC").scores.flatten(), rtol=1e-3)
 
     # F1: the concept's F1 counts the entities of both classes.
-    performance = RunFolder(out).table("performance")
+    performance = StudyFolder(out).table("performance")
     gold_places = sum(kind in ("GPE", "LOC") for s in onto[2] for kind, _, _ in s.entities())
-    for stage in ("base", "pruned", "round1"):
-        scores = RunFolder(out).stage_record(0, "concept", stage)["scores"]["test"]
+    for name in ("base", "pruned", "round1"):
+        scores = StudyFolder(out).stage_record(StageKey(0, "concept", name))["scores"]["test"]
         expected = concept_scores(scores, ["GPE", "LOC"])
         assert expected["support"] == gold_places
-        row = performance[(performance.stage == stage) & (performance.split == "test")]
+        row = performance[(performance.stage == name) & (performance.split == "test")]
         assert row.concept_f1.item() == expected["f1"]
 
 
@@ -236,9 +236,9 @@ def test_a_saved_dataset_dict_runs_a_study(tmp_path):
         "quick", model="tiny-bert", data=str(path), concept="location", base_epochs=1, rounds=1, arms=("concept",)
     )
     summary = run_experiment(config, tmp_path / "run", progress=False)
-    assert summary["data"] == {"source": str(path), "train": 40, "validation": 20, "test": 15}
-    assert summary["concept"] == "location"
-    assert summary["concept_corpus"]["concept_words"] == sum(t.endswith("LOC") for s in data.validation for t in s.tags)
+    assert to_plain(summary.data) == {"source": str(path), "splits": {"train": 40, "validation": 20, "test": 15}}
+    assert summary.concept == "location"
+    assert summary.concept_corpus.concept_words == sum(t.endswith("LOC") for s in data.validation for t in s.tags)
 
 
 def test_quiet_run_writes_nothing_to_stderr(tmp_path):

@@ -1,12 +1,11 @@
 """Layer probes: a planted direction is found, the floor is the majority class, the study writes them."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from lens_relearn import LensRelearnError, load_model, load_ner
+from lens_relearn import LensRelearnError, load_model, load_ner, open_run
+from lens_relearn.analyses.probes import ProbesSummary
 from lens_relearn.data.sentences import find_concept
 from lens_relearn.neurons.probes import fit_probe, layer_probes, layer_vectors
 
@@ -44,10 +43,10 @@ def test_layer_probes_score_every_residual_layer_on_the_test_words():
 
 
 def test_the_study_writes_probes_for_every_stage(tiny_run):
-    summary = json.loads((tiny_run / "summary.json").read_text())
+    summary = open_run(tiny_run).summary.section(ProbesSummary).arms
     probes = pd.read_csv(tiny_run / "probes.csv")
-    assert set(summary["probes"]) == {"concept", "random", "none"}
-    assert list(summary["probes"]["concept"]) == ["base", "pruned", "round1", "round2"]
+    assert set(summary) == {"concept", "random", "none"}
+    assert list(summary["concept"]) == ["base", "pruned", "round1", "round2"]
     at = probes[(probes.arm == "concept") & (probes.stage == "pruned")]
-    assert summary["probes"]["concept"]["pruned"]["accuracy"] == pytest.approx(at.accuracy.tolist())
-    assert len(summary["probes"]["concept"]["base"]["accuracy"]) == 3
+    assert summary["concept"]["pruned"].accuracy == pytest.approx(at.accuracy.tolist())
+    assert len(summary["concept"]["base"].accuracy) == 3

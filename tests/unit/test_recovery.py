@@ -17,9 +17,11 @@ from lens_relearn import (
     run_experiment,
     write_report,
 )
+from lens_relearn.analyses.recovery import RecoverySummary
+from lens_relearn.analyses.retraining import RetrainingSummary
 from lens_relearn.data.sentences import find_concept
 from lens_relearn.data.sources import subsample
-from lens_relearn.study import runner
+from lens_relearn.study.inputs import load_inputs
 from lens_relearn.study.tables import recovery_measures
 from lens_relearn.tagger import training
 from lens_relearn.tagger.scores import concept_scores
@@ -76,42 +78,42 @@ def test_recovery_measures_say_never_when_a_share_is_not_reached():
 
 @pytest.fixture(scope="module")
 def conditions(tmp_path_factory):
-    """A tiny two-seed study of the three retraining conditions, with every batch each arm trained on."""
+    """A tiny two-seed study of the three retraining conditions, with every batch each arm trained on.
+
+    A stage trains before it is described, and the observer hears of it once it is finished, so the
+    batches drawn since the last stage finished are that stage's (its arm's; the base stage's under None).
+    """
     out = tmp_path_factory.mktemp("conditions") / "run"
     batches: dict = {}
-    current: dict = {"arm": None}
-    base, arm, grouped = runner._Study._base, runner._Study._arm, training.length_grouped_batches
-
-    def recording_base(self, seed):
-        current["arm"] = None
-        return base(self, seed)
-
-    def recording_arm(self, seed, name):
-        current["arm"] = name
-        return arm(self, seed, name)
+    drawn: list = []
+    grouped = training.length_grouped_batches
 
     def recording_batches(sentences, batch_size, generator):
         chosen = grouped(sentences, batch_size, generator)
-        batches.setdefault(current["arm"], []).extend(chosen)
+        drawn.extend(chosen)
         return chosen
 
+    def file_the_batches(outcome):
+        batches.setdefault(outcome.key.arm, []).extend(drawn)
+        drawn.clear()
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner._Study, "_base", recording_base)
-        patch.setattr(runner._Study, "_arm", recording_arm)
         patch.setattr(training, "length_grouped_batches", recording_batches)
-        summary = run_experiment(CONDITIONS, out, progress=False)
+        summary = run_experiment(CONDITIONS, out, progress=False, observer=file_the_batches)
+    assert not drawn, "every batch belongs to a stage"
     return out, summary, batches
 
 
 def test_without_concept_never_trains_on_a_sentence_with_a_concept_tag(conditions):
     _, summary, batches = conditions
-    data = CONDITIONS.load_data()
+    data = load_inputs(CONDITIONS).data
     loc = find_concept("LOC", data.labels)
     untaught = [s for s in data.train if not any(loc.covers(t) for t in s.tags)]
     seen = [s for batch in batches["concept@without_concept"] for s in batch]
     assert len(seen) == 2 * 2 * len(untaught), "two seeds, two rounds of one epoch"
     assert not any(loc.covers(t) for s in seen for t in s.tags)
-    assert summary["retraining"]["concept@without_concept"]["sentences"] == len(untaught) < len(data.train)
+    retraining = summary.section(RetrainingSummary).arms
+    assert retraining["concept@without_concept"].sentences == len(untaught) < len(data.train)
     relabelled = [s for batch in batches["concept@concept_as_o"] for s in batch]
     assert len(relabelled) == 2 * 2 * len(data.train) and not any(loc.covers(t) for s in relabelled for t in s.tags)
     assert sorted(" ".join(s.words) for s in relabelled[: len(relabelled) // 4]) == sorted(
@@ -134,9 +136,10 @@ def test_every_arm_and_seed_has_a_recovery_curve_from_the_pruned_model(condition
     out, summary, _ = conditions
     dynamics = pd.read_csv(out / "dynamics.csv")
     assert set(dynamics.columns) == {"seed", "arm", "stage", "step", "examples", "f1", "concept_f1", "other_f1"}
-    data = CONDITIONS.load_data()
+    data = load_inputs(CONDITIONS).data
     loc = find_concept("LOC", data.labels)
     monitor_set = subsample(data.validation, 20, 0, "monitor")
+    recovery = summary.section(RecoverySummary)
     for seed in (0, 1):
         base = dynamics[(dynamics.seed == seed) & (dynamics.stage == "base")]
         assert base.arm.isna().all() and len(base) >= 2
@@ -147,35 +150,36 @@ def test_every_arm_and_seed_has_a_recovery_curve_from_the_pruned_model(condition
             last = curve.iloc[-1]
             tagger = load_stage(out, "round2", seed=seed, arm=arm)
             assert last.concept_f1 == concept_scores(evaluate_tagger(tagger, monitor_set), loc.members)["f1"]
-            measures = summary["recovery"]["arms"][arm]["per_seed"][str(seed)]
+            measures = recovery.arms[arm].per_seed[str(seed)]
             reference = float(base.sort_values("step").concept_f1.iloc[-1])
             assert measures == {"base_concept_f1": reference, **recovery_measures(curve, reference)}
-    assert summary["recovery"]["sentences"] == 20
-    assert summary["recovery"]["arms"]["concept"]["auc"]["n"] == 2
+    assert recovery.sentences == 20
+    assert recovery.arms["concept"].auc.n == 2
 
 
 def test_the_pruned_point_scores_the_pruned_model(conditions):
     out, _, _ = conditions
     dynamics = pd.read_csv(out / "dynamics.csv")
     point = dynamics[(dynamics.seed == 1) & (dynamics.arm == "concept") & (dynamics.stage == "pruned")].iloc[0]
-    monitor_set = subsample(CONDITIONS.load_data().validation, 20, 0, "monitor")
+    monitor_set = subsample(load_inputs(CONDITIONS).data.validation, 20, 0, "monitor")
     assert point.f1 == evaluate_tagger(load_stage(out, "pruned", seed=1, arm="concept"), monitor_set)["f1"]
 
 
 def test_the_summary_and_the_report_compare_the_conditions(conditions):
     out, summary, _ = conditions
-    retraining = summary["retraining"]
+    retraining = summary.section(RetrainingSummary).arms
     assert list(retraining) == list(ARMS)
-    assert [retraining[a]["data"] for a in ARMS] == ["full", "without_concept", "concept_as_o"]
+    assert [retraining[a].data for a in ARMS] == ["full", "without_concept", "concept_as_o"]
     performance = pd.read_csv(out / "performance.csv")
     for arm in ARMS:
         test = performance[(performance.arm == arm) & (performance.split == "test") & (performance.stage == "round2")]
-        assert retraining[arm]["concept_f1"]["round2"] == pytest.approx(test.concept_f1.mean())
-        assert retraining[arm]["concept_f1_intervals"]["round2"]["n"] == 2
-    page = write_report(out, case_studies=0).read_text()
-    section = page[page.index("<h2>How fast and from what the concept returns</h2>") :].split("<h2>")[1]
+        assert retraining[arm].concept_f1["round2"] == pytest.approx(test.concept_f1.mean())
+        assert retraining[arm].concept_f1_intervals["round2"].n == 2
+    page = write_report(out).read_text()
+    heading = '<h2 id="analysis-retraining">From what the concept returns</h2>'
+    section = page[page.index(heading) + len(heading) :].split("<h2")[0]
     for arm, data in zip(ARMS, ("full", "without_concept", "concept_as_o"), strict=True):
-        assert f"<td>{arm}</td><td>{data} ({retraining[arm]['sentences']} sentences)</td>" in section
+        assert f"<td>{arm}</td><td>{data} ({retraining[arm].sentences} sentences)</td>" in section
     assert '<img alt="Recovery curves' in page
 
 

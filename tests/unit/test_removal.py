@@ -21,10 +21,11 @@ from lens_relearn import (
     write_report,
 )
 from lens_relearn.cli import main
+from lens_relearn.data import load_ner
 from lens_relearn.models.sites import neuron_site
-from lens_relearn.study import config as study_config
-from lens_relearn.study import removal
-from lens_relearn.study.run_folder import RemovalFolder
+from lens_relearn.study import iterative, skeleton
+from lens_relearn.study.folders import RemovalFolder
+from lens_relearn.study.iterative import FirstGone
 from lens_relearn.views import plot_removal
 
 STUDY = preset("quick", model="tiny-bert", n_train=80, n_validation=30, n_test=20, n_novel=0, lr=2e-3, batch_size=8)
@@ -34,7 +35,7 @@ NEVER_GONE = {"gone_share": 0.0, "patience": 3}  # patience as long as the run: 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A tiny tagger trained hard enough to tag some places and some other entities (F1 above 0), saved once."""
-    data = STUDY.load_data()
+    data = load_ner(STUDY.data, seed=0, tag_column=STUDY.tag_column, **STUDY.sizes())  # the study's data
     tagger = Tagger(load_model("tiny-bert"), data.labels)
     train_tagger(tagger, data.train, epochs=10, lr=2e-3, batch_size=8, progress=False)
     return tagger.save(tmp_path_factory.mktemp("base") / "tagger")
@@ -53,7 +54,7 @@ def capped(tiny, tmp_path_factory):
     """A run that stops at its maximum number of iterations, every retraining's silent units recorded."""
     out = tmp_path_factory.mktemp("removal") / "run"
     loudest: list = []  # per training call: the largest |activation| of each unit during the training steps
-    train = study_config.train_tagger
+    train = skeleton.train_tagger
 
     def recording(tagger, sentences, **kwargs):
         site = neuron_site(tagger.model, "mlp")
@@ -71,23 +72,23 @@ def capped(tiny, tmp_path_factory):
         return history
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(study_config, "train_tagger", recording)
+        patch.setattr(skeleton, "train_tagger", recording)
         summary = run_removal(tiny.replace(floor_share=0.0, **NEVER_GONE), out, progress=False)
     return out, summary, loudest
 
 
 def test_the_base_tagger_tags_places_and_other_entities(capped):
     _, summary, _ = capped
-    assert summary["base"]["validation"]["concept_f1"] > 0.2 and summary["base"]["validation"]["other_f1"] > 0.05
+    assert summary.base["validation"]["concept_f1"] > 0.2 and summary.base["validation"]["other_f1"] > 0.05
 
 
 def test_a_run_stops_at_its_maximum_number_of_iterations(capped):
     out, summary, _ = capped
-    assert summary["stop"] == removal.STOP_ITERATIONS and summary["iterations"] == 3
-    table = pd.read_csv(out / "removal.csv")
+    assert summary.stop == iterative.STOP_ITERATIONS and summary.iterations == 3
+    table = RemovalFolder(out).table("removal")
     assert table.groupby("arm").iteration.max().to_dict() == {"concept": 3, "random": 3}
     assert table.pruned.tolist() == [26, 52, 78] * 2, "as many neurons a step in both arms"
-    assert table[table.arm == "random"].stop.iloc[-1] == removal.STOP_MATCHED
+    assert table[table.arm == "random"].stop.iloc[-1] == iterative.STOP_MATCHED
 
 
 def test_iterations_prune_disjoint_sets_that_stay_silent_through_every_later_retraining(capped):
@@ -116,21 +117,21 @@ def test_the_concept_arm_prunes_the_best_ranked_survivors_of_the_current_model(c
 
 def test_a_run_stops_once_the_concept_stays_gone(tiny, tmp_path):
     summary = run_removal(tiny.replace(gone_share=1.5, patience=2), tmp_path / "run", progress=False)
-    assert summary["stop"] == removal.STOP_GONE and summary["iterations"] == 2
-    assert summary["first_gone"] == {"iteration": 1, "pruned_share": 26 / 512}
-    assert summary["arms"]["random"]["iterations"] == 2
+    assert summary.stop == iterative.STOP_GONE and summary.iterations == 2
+    assert summary.first_gone == FirstGone(iteration=1, pruned_share=26 / 512)
+    assert summary.arms["random"].iterations == 2
 
 
 def test_a_run_stops_when_the_other_types_fall_below_the_floor(tiny, tmp_path):
     summary = run_removal(tiny.replace(floor_share=1.5, **NEVER_GONE), tmp_path / "run", progress=False)
-    assert summary["stop"] == removal.STOP_FLOOR and summary["iterations"] == 1
+    assert summary.stop == iterative.STOP_FLOOR and summary.iterations == 1
 
 
 def test_a_run_stops_before_it_would_remove_more_than_its_share(tiny, tmp_path):
     summary = run_removal(
         tiny.replace(max_fraction=0.1, floor_share=0.0, **NEVER_GONE), tmp_path / "run", progress=False
     )
-    assert summary["stop"] == removal.STOP_NEURONS and summary["iterations"] == 1  # 26 + 26 > 51
+    assert summary.stop == iterative.STOP_NEURONS and summary.iterations == 1  # 26 + 26 > 51
 
 
 def test_a_step_larger_than_the_limit_is_refused(tiny, tmp_path):
@@ -190,23 +191,23 @@ def test_a_killed_run_resumes_to_the_same_table(base, tmp_path):
         [*command, "--out", str(out)], check=True, env=environment, capture_output=True, text=True
     )
     assert "the maximum number of iterations" in finished.stdout
-    pd.testing.assert_frame_equal(pd.read_csv(out / "removal.csv"), pd.read_csv(reference / "removal.csv"))
+    pd.testing.assert_frame_equal(RemovalFolder(out).table("removal"), RemovalFolder(reference).table("removal"))
 
 
 def test_another_config_in_the_same_folder_is_refused(capped, tiny):
     out, _, _ = capped
-    with pytest.raises(LensRelearnError, match="holds a removal run of a different config"):
+    with pytest.raises(LensRelearnError, match="holds a removal of a different config"):
         run_removal(tiny, out, progress=False)
 
 
 def test_the_plot_draws_each_arms_concept_f1_against_the_share_removed(capped):
     out, summary, _ = capped
-    table = pd.read_csv(out / "removal.csv")
+    table = RemovalFolder(out).table("removal")
     axis = plot_removal(out).axes[0]
     lines = {line.get_label(): line for line in axis.lines}
     concept = lines["concept pruning"]
     assert list(concept.get_xdata()) == pytest.approx([0.0, *table[table.arm == "concept"].pruned_share])
-    expected = [summary["base"]["test"]["concept_f1"], *table[table.arm == "concept"].concept_f1_after]
+    expected = [summary.base["test"]["concept_f1"], *table[table.arm == "concept"].concept_f1_after]
     assert list(concept.get_ydata()) == pytest.approx(expected)
     assert "random pruning (baseline): other types' F1" in lines
 
@@ -216,6 +217,6 @@ def test_the_report_command_writes_a_removal_report(capped, capsys):
     assert main(["report", str(out)]) == 0
     page = (out / "report.html").read_text()
     assert "<h1>Removing LOC from tiny-bert for good?</h1>" in page
-    assert f"The concept arm stopped after 3 iteration(s), {summary['pruned_share']:.1%} of the neurons removed" in page
+    assert f"The concept arm stopped after 3 iteration(s), {summary.pruned_share:.1%} of the neurons removed" in page
     assert page.count("<tr>") >= 1 + 6 and '<img alt="LOC F1 (solid)' in page
     assert write_report(out) == out / "report.html"

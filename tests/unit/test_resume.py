@@ -1,10 +1,13 @@
 """Resuming an interrupted study, in process, at four kill points, with and without a restarted optimizer.
 
 Each kill point raises ``Killed`` (a ``BaseException``, so nothing in the study can catch it)
-at one moment of a tiny run: after the base stage, before any arm; before the concept arm's
-second round trains (with ``restart_optimizer=False`` the rerun must reload ``schedule.pt``);
-in that round once everything but its ``stage.json`` is written (the half-written stage must
-be redone); after every stage, before the summary. The tests check what the kill left, that
+at one moment of a tiny run, through public seams only: after the base stage, before any arm
+(the stage observer, called once a stage is finished); before the concept arm's second round
+trains (``skeleton.train_tagger``; with ``restart_optimizer=False`` the rerun must reload
+``schedule.pt``); in that round once everything but its ``stage.json`` is written
+(``StudyFolder.write_stage_record``; the half-written stage must be redone); after every stage,
+before the summary (``StudyFolder.write_table``, which writes the run's own tables first when it
+summarises, before ``summary.json``). The tests check what the kill left, that
 the rerun into the same folder redoes only the unfinished stages, and that it ends with
 exactly the files of an uninterrupted run: JSON without its timings, tables as frames,
 tensors bit for bit. Complements the SIGKILL test in
@@ -26,11 +29,11 @@ import pytest
 import safetensors.torch
 import torch
 
-from lens_relearn.study import config as study_config
-from lens_relearn.study import runner as experiment
+from lens_relearn.study import skeleton
+from lens_relearn.study.analysis import StageOutcome
 from lens_relearn.study.config import ExperimentConfig
-from lens_relearn.study.run_folder import RunFolder
-from lens_relearn.study.runner import run_experiment
+from lens_relearn.study.folders import StageKey, StudyFolder
+from lens_relearn.study.runner import StageObserver, run_experiment
 
 # Two optimizer steps an epoch, a rate high enough that rankings move (so primed.csv has rows),
 # the concept in every split; about two seconds a run.
@@ -70,40 +73,47 @@ def _kill(*args: Any, **kwargs: Any) -> None:
     raise Killed
 
 
-def _kill_arms(patch: pytest.MonkeyPatch) -> None:
-    patch.setattr(experiment._Study, "_arm", _kill)
+def _kill_arms(patch: pytest.MonkeyPatch) -> StageObserver:
+    """Once the base stage is finished (its stage.json written), before any arm starts."""
+
+    def kill_after_base(outcome: StageOutcome) -> None:
+        if outcome.key.stage == "base":
+            raise Killed
+
+    return kill_after_base
 
 
 def _kill_concept_round2(patch: pytest.MonkeyPatch) -> None:
-    train = study_config.train_tagger
+    train = skeleton.train_tagger
 
     def train_or_kill(*args: Any, **kwargs: Any) -> Any:
         if kwargs["seed"] == 2:  # seed * 1000 + round; the concept arm comes first
             raise Killed
         return train(*args, **kwargs)
 
-    patch.setattr(study_config, "train_tagger", train_or_kill)
+    patch.setattr(skeleton, "train_tagger", train_or_kill)
 
 
 def _kill_concept_round2_stage_json(patch: pytest.MonkeyPatch) -> None:
-    write = RunFolder.write_stage_record
+    write = StudyFolder.write_stage_record
 
-    def write_or_kill(folder: RunFolder, seed: int, arm: str, stage: str, record: dict) -> None:
-        if (arm, stage) == ("concept", "round2"):
+    def write_or_kill(folder: StudyFolder, key: StageKey, record: dict) -> None:
+        if (key.arm, key.stage) == ("concept", "round2"):
             raise Killed
-        write(folder, seed, arm, stage, record)
+        write(folder, key, record)
 
-    patch.setattr(RunFolder, "write_stage_record", write_or_kill)
+    patch.setattr(StudyFolder, "write_stage_record", write_or_kill)
 
 
 def _kill_summary(patch: pytest.MonkeyPatch) -> None:
-    patch.setattr(experiment._Study, "_summarise", _kill)
+    """After every stage and every seed's record, before the run's own tables and its summary.json."""
+    patch.setattr(StudyFolder, "write_table", _kill)
 
 
 @dataclass(frozen=True)
 class KillPoint:
     name: str
-    patch: Callable[[pytest.MonkeyPatch], None]
+    patch: Callable[[pytest.MonkeyPatch], StageObserver | None]  # patches; returns the run's observer, if any
     finished: int  # how many of STAGES, in order, are finished when the kill comes
     started: int  # how many have written files (one more than finished if one is half-written)
 
@@ -184,26 +194,24 @@ def resumed(request, uninterrupted, tmp_path_factory):
     point = request.param
     out = tmp_path_factory.mktemp(point.name)
     with pytest.MonkeyPatch.context() as patch:
-        point.patch(patch)
+        observer = point.patch(patch)
         with pytest.raises(Killed):
-            run_experiment(config, out, progress=False)
+            run_experiment(config, out, progress=False, observer=observer)
     left = _files(out)
 
     trained, described = [], []
-    train, describe = study_config.train_tagger, experiment._Study._describe
+    train = skeleton.train_tagger
 
     def training(*args: Any, **kwargs: Any) -> Any:
         trained.append(kwargs["seed"])
         return train(*args, **kwargs)
 
-    def describing(study: Any, tagger: Any, seed: int, arm: str, stage: str, *args: Any, **kwargs: Any) -> Any:
-        described.append(RunFolder(out).stage_dir(seed, arm, stage).relative_to(out).as_posix())
-        return describe(study, tagger, seed, arm, stage, *args, **kwargs)
+    def describing(outcome: StageOutcome) -> None:  # called once for every stage the rerun describes
+        described.append(StudyFolder(out).stage_dir(outcome.key).relative_to(out).as_posix())
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(study_config, "train_tagger", training)
-        patch.setattr(experiment._Study, "_describe", describing)
-        run_experiment(config, out, progress=False)
+        patch.setattr(skeleton, "train_tagger", training)
+        run_experiment(config, out, progress=False, observer=describing)
     yield Resumed(config, point, out, reference, left, trained, described)
     shutil.rmtree(out, ignore_errors=True)
 
@@ -277,7 +285,7 @@ def assert_same_results(a: Path, b: Path) -> None:
 
 def test_the_small_run_writes_every_kind_of_result_file(uninterrupted):
     config, out = uninterrupted
-    for name in ["config.json", *SUMMARY_FILES]:
+    for name in ["run.json", *SUMMARY_FILES]:
         assert (out / name).is_file(), name
     for name in SUMMARY_FILES[1:]:
         table = pd.read_csv(out / name) if name.endswith(".csv") else pd.read_parquet(out / name)
@@ -300,7 +308,7 @@ def test_the_kill_leaves_only_the_earlier_stages_finished(resumed):
     started = STAGES[: point.started]
     assert [s for s in STAGES if f"{s}/stage.json" in left] == STAGES[: point.finished]
     assert [s for s in STAGES if any(f.startswith(f"{s}/") for f in left)] == started
-    assert [f for f in left if "/" not in f] == ["config.json"]
+    assert [f for f in left if "/" not in f] == ["run.json"]
     assert not [f for f in left if Path(f).name.startswith(".")], "staging files left behind"
     schedules = sorted(f for f in left if f.endswith("schedule.pt"))
     rounds = [f"{s}/schedule.pt" for s in started if "round" in s]

@@ -14,8 +14,11 @@ import torch
 
 from lens_relearn.neurons.activations import collect_stats
 from lens_relearn.neurons.ranking import normalised_saliency, rank_neurons
+from lens_relearn.study.folders import StudyFolder
+from lens_relearn.study.inputs import load_inputs
 from lens_relearn.study.runner import load_stage
 from lens_relearn.study.tables import SALIENT
+from lens_relearn.views.run import open_run
 
 STAGES = ["base", "pruned", "round1", "round2"]  # the shared tiny study's (tests/unit/conftest.py)
 
@@ -79,7 +82,7 @@ def test_load_stage_gives_the_logits_of_the_live_model(study, tiny_study, arm):
 def test_the_base_table_ranks_the_base_model_on_the_validation_split(study, tiny_study):
     out, _ = study
     tagger = load_stage(out, "base")
-    stats = collect_stats(tagger.model, tiny_study.config.load_data().validation, progress=False)
+    stats = collect_stats(tagger.model, load_inputs(tiny_study.config).data.validation, progress=False)
     expected = rank_neurons(stats, "LOC").scores.flatten().numpy()
     np.testing.assert_allclose(stage_table(out, "concept", "base").score, expected, rtol=1e-5)
 
@@ -107,7 +110,7 @@ def test_neuron_and_layer_tables_agree_with_a_hand_computation(study, stage):
 def test_primed_neurons_are_new_top_carriers_that_survived(study):
     out, _ = study
     base, final = stage_table(out, "concept", "base"), stage_table(out, "concept", STAGES[-1])
-    top = json.loads((out / "config.json").read_text())["primed_top"]
+    top = StudyFolder(out).config.primed_top
     expected = final[(final.position < top) & (base.position >= top) & ~final.pruned].sort_values("position")
     primed = pd.read_csv(out / "primed.csv")
     assert len(expected) > 0
@@ -120,15 +123,15 @@ def test_primed_neurons_are_new_top_carriers_that_survived(study):
 
 def test_the_summary_reads_the_stage_files(study):
     out, _ = study
-    summary = json.loads((out / "summary.json").read_text())
+    summary = open_run(out).summary
     performance = pd.read_csv(out / "performance.csv")
     test = performance[(performance.split == "test") & (performance.arm == "concept")].set_index("stage")
-    assert summary["concept_f1"]["base"] == pytest.approx(test.concept_f1["base"])
-    assert summary["concept_f1"]["pruned"] == pytest.approx(test.concept_f1["pruned"])
-    assert summary["concept_f1"]["rounds"] == pytest.approx([test.concept_f1[s] for s in STAGES[2:]])
+    assert summary.concept_f1.base == pytest.approx(test.concept_f1["base"])
+    assert summary.concept_f1.pruned == pytest.approx(test.concept_f1["pruned"])
+    assert summary.concept_f1.rounds == pytest.approx([test.concept_f1[s] for s in STAGES[2:]])
     random = performance[(performance.split == "test") & (performance.arm == "random")].set_index("stage")
-    assert summary["random_baseline"]["concept_f1"]["pruned"] == pytest.approx(random.concept_f1["pruned"])
+    assert summary.arms["random"].concept_f1.pruned == pytest.approx(random.concept_f1["pruned"])
     for stage in STAGES:
         means = stage_table(out, "concept", stage).groupby("layer").saliency.mean()
-        assert summary["layer_saliency"][stage] == pytest.approx(means.tolist(), abs=1e-6)
-    assert summary["pruned"]["count"] == 102 and summary["pruned"]["of"] == 512
+        assert summary.layer_saliency[stage] == pytest.approx(means.tolist(), abs=1e-6)
+    assert summary.pruned.count == 102 and summary.pruned.of == 512

@@ -8,8 +8,9 @@ import pytest
 
 from lens_relearn import LensRelearnError, Tagger, collect_stats, evaluate_tagger, rank_neurons
 from lens_relearn.cli import main
+from lens_relearn.data import load_ner
 from lens_relearn.neurons.pruning import prune
-from lens_relearn.study import config as study_config
+from lens_relearn.study import skeleton
 from lens_relearn.study import sweep as sweep_module
 from lens_relearn.study.config import preset
 from lens_relearn.study.sweep import best_pruning, selectivity_sweep
@@ -38,14 +39,15 @@ def test_one_row_a_method_fraction_and_random_seed(swept):
         expected = row.other_f1 / base.other_f1 - row.concept_f1 / base.concept_f1
         assert row.selectivity == pytest.approx(expected, abs=1e-9)
     assert {"f1_PER", "f1_ORG", "f1_LOC", "f1_MISC"} <= set(table.columns)
-    summary = json.loads((out / "sweep.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["concept"] == "LOC" and summary["base"]["concept_f1"] == base.concept_f1
+    assert json.loads((out / "run.json").read_text())["kind"] == "sweep"
 
 
 def test_a_row_is_the_base_tagger_pruned_by_that_ranking(swept):
     out, table = swept
     tagger = Tagger.load(out / "base")
-    data = CONFIG.load_data()
+    data = load_ner(CONFIG.data, seed=0, tag_column=CONFIG.tag_column, **CONFIG.sizes())  # the sweep's data
     stats = collect_stats(tagger.model, data.validation, progress=False)
     neurons = rank_neurons(stats, "LOC", method="entity_contrast").top(102)
     prune(tagger.model, neurons)
@@ -57,7 +59,7 @@ def test_a_row_is_the_base_tagger_pruned_by_that_ranking(swept):
 
 def test_a_rerun_keeps_the_base_tagger_and_the_finished_rows(swept, monkeypatch):
     out, table = swept
-    monkeypatch.setattr(study_config, "train_tagger", lambda *a, **k: pytest.fail("the base tagger was retrained"))
+    monkeypatch.setattr(skeleton, "train_tagger", lambda *a, **k: pytest.fail("the base tagger was retrained"))
     monkeypatch.setattr(sweep_module, "evaluate_ablated", lambda *a, **k: pytest.fail("a finished row was scored"))
     again = selectivity_sweep(CONFIG, out, methods=METHODS, fractions=FRACTIONS, random_seeds=(0, 1), progress=False)
     assert again.equals(table)

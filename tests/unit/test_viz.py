@@ -1,5 +1,6 @@
 """Neuron views, plots and the report on a tiny study: escaping, no network, labelled figures."""
 
+import html
 import re
 import socket
 import urllib.request
@@ -14,12 +15,13 @@ import lens_relearn as lr
 from lens_relearn import LensRelearnError, neuron_view
 from lens_relearn.cli import main
 from lens_relearn.data.sentences import Sentence
+from lens_relearn.study.analysis import ANALYSES
 from lens_relearn.views import neuron_views
 from lens_relearn.views.blend import plot_blend
 from lens_relearn.views.collateral import plot_collateral
 from lens_relearn.views.neuron_views import _examples
 from lens_relearn.views.page import circuitsvis_script, html_page
-from lens_relearn.views.plots import ARM_STYLE, f1_table, plot_f1, plot_layer_saliency, plot_saliency_heatmap
+from lens_relearn.views.plots import arm_style, f1_table, plot_f1, plot_layer_saliency, plot_saliency_heatmap
 from lens_relearn.views.probes import plot_probes
 from lens_relearn.views.redistribution import plot_redistribution, plot_similarity
 from lens_relearn.views.relocation import plot_relocation
@@ -102,7 +104,7 @@ def test_f1_plot_draws_the_mean_test_scores_of_each_arm_per_stage(tiny_run):
         drawn = {container.get_label(): container.lines[0] for container in axis.containers}
         assert len(drawn) == 3
         for arm in ("concept", "random", "none"):
-            name, colour = ARM_STYLE[arm]
+            name, colour, _ = arm_style(arm)
             line = drawn[name]
             assert to_rgb(line.get_color()) == to_rgb(colour)
             assert list(line.get_xdata()) == list(range(len(STAGES)))
@@ -255,19 +257,48 @@ def test_neuron_views_of_a_run(tiny_run):
         assert all(f"<th>{stage}</th>" in view.body for stage in ("base", "round1", "round2"))
 
 
+# Figures under each heading of the tiny study's report: the core's three, then each analysis that ran
+# (in registry order; regrowth needs prune_mode="weights", so it is listed under "skipped" instead).
+REPORT_FIGURES = {
+    "Figures": 3,
+    "analysis-collateral": 1,
+    "analysis-probes": 1,
+    "analysis-recovery": 1,
+    "analysis-retraining": 0,
+    "analysis-relocation": 1,
+    "analysis-redistribution": 2,
+    "analysis-blend": 1,
+    "skipped": 0,
+    "Neuron browser": 0,
+}
+
+
+def figures_by_heading(page: str) -> dict[str, int]:
+    """Inline figures under each ``<h2>`` from ``Figures`` on, by the heading's id (or its text)."""
+    parts = re.split(r"<h2(?: id=\"([^\"]+)\")?>(.*?)</h2>", page)
+    headings = zip(parts[1::3], parts[2::3], parts[3::3], strict=True)
+    counts = {key or text: body.count('<img alt="') for key, text, body in headings}
+    return {key: count for key, count in counts.items() if key not in ("F1 per stage", "Config")}
+
+
 def test_report_command_writes_one_self_contained_page(tiny_run, capsys):
-    assert main(["report", str(tiny_run), "--neurons", "1"]) == 0
+    assert main(["report", str(tiny_run)]) == 0
     path = tiny_run / "report.html"
     assert f"report: {path.resolve()}" in capsys.readouterr().out
     page = path.read_text()
     assert page.count("var CircuitsVis=") == 1
     assert page.count('<img alt="') == 10
+    assert list(figures_by_heading(page).items()) == list(REPORT_FIGURES.items()), "sections in registry order"
     shown = re.sub(r"<template .*?</template>", "", page, flags=re.DOTALL)  # the neuron browser's, inert
     mounts = shown.count("CircuitsVis.render(")
-    assert 0 < mounts <= 4 * 3 and mounts % 3 == 0, "one neuron x up to 4 sentences x 3 stages"
+    assert 0 < mounts <= 3 * 4 * 3 and mounts % 3 == 0, "up to three primed neurons x 4 sentences x 3 stages"
     assert re.search(r"""(src|href)=["'](?!data:)""", page) is None
-    for section in ("F1 per stage", "Figures", "Primed neurons", "Config"):
+    for section in ("F1 per stage", "Figures", "Config"):
         assert f"<h2>{section}</h2>" in page
+    assert '<h2 id="analysis-blend">Primed neurons</h2>' in page
+    skipped = page[page.index('<h2 id="skipped">Analyses not run</h2>') : page.index("<h2>Neuron browser</h2>")]
+    why = ANALYSES.get("regrowth").applies(lr.open_run(tiny_run).config)
+    assert why and f"<td>regrowth</td><td>{html.escape(why)}</td>" in skipped
 
 
 def test_report_of_an_unfinished_folder_says_what_to_do(tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from lens_relearn.study.run_folder import RunFolder
+from lens_relearn.study.folders import RunFolder
 
 
 def test_a_table_is_read_once_copied_out_and_forgotten_when_rewritten(tmp_path, monkeypatch):
