@@ -238,7 +238,8 @@ ACTIVATION_MEMORY_BYTES = 2**30  # an ActivationStore keeps this much in memory,
 class ActivationStore:
     """A pass's word activations at a site, batch by batch, for ``top_tokens`` to read instead of a pass of its own.
 
-    Up to ``memory_bytes`` stay in memory; beyond that each batch goes to a temporary file (removed by
+    Up to ``memory_bytes`` (default ``ACTIVATION_MEMORY_BYTES``, read when the store is made) stay in
+    memory; beyond that each batch goes to a temporary file (removed by
     ``close``), so one forward pass a stage serves the top tokens whatever the corpus size. What is read
     back is what was added, bit for bit.
 
@@ -250,8 +251,8 @@ class ActivationStore:
         >>> store.close()
     """
 
-    def __init__(self, memory_bytes: int = ACTIVATION_MEMORY_BYTES) -> None:
-        self.memory_bytes = memory_bytes
+    def __init__(self, memory_bytes: int | None = None) -> None:
+        self.memory_bytes = ACTIVATION_MEMORY_BYTES if memory_bytes is None else memory_bytes
         self.kept_bytes = 0
         self.batches: list[tuple[object, list[int], Tensor | tuple[int, tuple[int, ...]]]] = []
         self.spilled = 0
@@ -273,6 +274,11 @@ class ActivationStore:
         self._file.write(values.numpy().tobytes())
         self.batches.append((batch, list(indices), (offset, tuple(values.shape))))
         self.spilled += 1
+
+    @property
+    def path(self) -> Path | None:
+        """The temporary file holding what did not fit in memory (None while everything does)."""
+        return Path(self._file.name) if self._file is not None else None
 
     def __iter__(self) -> Iterator[tuple[Any, list[int], Float[Tensor, "words layers units"]]]:
         for batch, indices, kept in self.batches:

@@ -22,7 +22,6 @@ from lens_relearn.data.alignment import INFERENCE_BATCH, pool_words
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.activations import (
-    ACTIVATION_MEMORY_BYTES,
     ActivationStats,
     ActivationStore,
     StatsSums,
@@ -66,7 +65,7 @@ def shared_pass(
     vectors: bool = False,
     predictions: bool = False,
     keep_activations: bool = False,
-    memory_bytes: int = ACTIVATION_MEMORY_BYTES,
+    memory_bytes: int | None = None,
     batch_size: int = INFERENCE_BATCH,
     description: str = "stage",
     progress: bool = False,
@@ -84,7 +83,7 @@ def shared_pass(
         keep_activations: Keep every word's activations at ``site`` (words x neurons floats, in
             memory up to ``memory_bytes``, the rest in a temporary file) for ``top_tokens``, which
             then needs no pass of its own.
-        memory_bytes: How much of the kept activations stays in memory.
+        memory_bytes: How much of the kept activations stays in memory (default ``ACTIVATION_MEMORY_BYTES``).
         batch_size: Sentences a forward pass.
         description: The progress bar's label.
         progress: Show a progress bar.

@@ -1,5 +1,5 @@
 """One pass a stage: the shared pass gives what the separate passes gave, number for number, and a stage streams
-each set of sentences once (the concept corpus twice only when its activations are too many to keep)."""
+each set of sentences once, whether the corpus's activations fit in memory or go to a temporary file."""
 
 from collections import Counter
 
@@ -19,10 +19,9 @@ from lens_relearn import (
     top_tokens,
 )
 from lens_relearn.models.sites import Neuron
-from lens_relearn.neurons import activations, passes
+from lens_relearn.neurons import activations
 from lens_relearn.neurons.passes import shared_pass
 from lens_relearn.neurons.probes import layer_vectors
-from lens_relearn.study import runner
 from lens_relearn.tagger.scores import score_predictions
 
 
@@ -67,8 +66,28 @@ def test_top_tokens_from_kept_activations_equal_a_pass_of_their_own(sentences):
     assert torch.equal(kept.composition, streamed.composition)
 
 
-@pytest.mark.parametrize(("cache_bytes", "corpus_passes"), [(2**30, 1), (0, 2)], ids=["kept", "too-large-to-keep"])
-def test_describing_a_stage_streams_each_split_once(tmp_path, monkeypatch, cache_bytes, corpus_passes):
+def test_activations_read_back_from_the_temporary_file_give_the_same_top_tokens(sentences):
+    tagger = Tagger(load_model("tiny-bert"), ["O", "B-LOC", "I-LOC"])
+    in_memory = shared_pass(tagger, sentences, statistics=True, keep_activations=True, batch_size=8)
+    spilled = shared_pass(tagger, sentences, statistics=True, keep_activations=True, memory_bytes=0, batch_size=8)
+    assert in_memory.activations.spilled == 0 and spilled.activations.spilled == len(spilled.activations.batches) > 1
+    every = [(layer, index) for layer in range(2) for index in range(256)]
+    kept, read_back = (
+        top_tokens(tagger.model, sentences, done.stats, every, n_examples=2, activations=done.activations)
+        for done in (in_memory, spilled)
+    )
+    assert kept.tokens == read_back.tokens and kept.examples == read_back.examples
+    assert torch.equal(kept.composition, read_back.composition)
+    file = spilled.activations.path
+    assert in_memory.activations.path is None and file.stat().st_size == 4 * sum(
+        values.numel() for _, _, values in spilled.activations
+    )
+    spilled.activations.close()
+    assert not file.exists()
+
+
+@pytest.mark.parametrize("memory_bytes", [2**30, 0], ids=["in-memory", "in-a-temporary-file"])
+def test_describing_a_stage_streams_each_split_once(tmp_path, monkeypatch, memory_bytes):
     config = preset(
         "quick",
         model="tiny-bert",
@@ -81,18 +100,28 @@ def test_describing_a_stage_streams_each_split_once(tmp_path, monkeypatch, cache
         arms=("concept",),
         monitor_sentences=0,
     )
-    streamed: Counter = Counter()
-    stream = activations._stream
+    data = load_ner("synthetic", n_train=30, n_validation=20, n_test=15, n_novel=5)  # what the study reads
+    sizes = {tuple(s.words): len(split) for split in (data.validation, data.test, data.novel_test) for s in split}
+    assert len(sizes) == 40  # no sentence in two splits
+    encoded: Counter = Counter()  # sentences a pass (not training) encoded, by the size of the split they are in
+    encode = activations.encode
 
-    def counting(model, sentences, *args, **kwargs):
-        streamed[len(sentences)] += 1
-        return stream(model, sentences, *args, **kwargs)
+    def counting(tokenizer, chunk, **kwargs):
+        encoded.update(sizes[tuple(sentence.words)] for sentence in chunk)
+        return encode(tokenizer, chunk, **kwargs)
 
-    monkeypatch.setattr(activations, "_stream", counting)
-    monkeypatch.setattr(passes, "_stream", counting)
-    monkeypatch.setattr(runner, "ACTIVATION_CACHE_BYTES", cache_bytes)
+    spills = []
+    close = activations.ActivationStore.close
+
+    def closing(store):
+        spills.append(store.spilled)
+        close(store)
+
+    monkeypatch.setattr(activations, "encode", counting)
+    monkeypatch.setattr(activations, "ACTIVATION_MEMORY_BYTES", memory_bytes)
+    monkeypatch.setattr(activations.ActivationStore, "close", closing)
     run_experiment(config, tmp_path / "run", progress=False)
     stages = 3  # base, pruned, round1
-    # validation (the concept corpus): the shared pass (and the top tokens' own when the activations were not
-    # kept); test and novel_test: one pass each.
-    assert streamed == {20: corpus_passes * stages, 15: stages, 5: stages}
+    # validation (the concept corpus), test and novel_test: one pass each a stage, whatever the memory
+    assert encoded == {20: 20 * stages, 15: 15 * stages, 5: 5 * stages}
+    assert len(spills) == stages and all((spill > 0) == (memory_bytes == 0) for spill in spills)
