@@ -31,6 +31,7 @@ import torch
 from einops import rearrange
 
 from lens_relearn.data.sentences import Concept, Sentence
+from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import ActivationStats
 from lens_relearn.neurons.passes import PassResult
@@ -228,7 +229,17 @@ def register_analysis(analysis: Analysis, *, replace: bool = False) -> Analysis:
 
 
 def chosen_analyses(config: ExperimentConfig) -> tuple[list[Analysis], dict[str, str]]:
-    """The analyses a study runs, in registry order, and why each other registered one does not."""
+    """The analyses a study runs, in registry order, and why each other registered one does not.
+
+    Raises:
+        LensRelearnError: ``config.analyses`` names an analysis that is not registered, or leaves out one that
+            an analysis it names reads.
+    """
+    asked = config.analyses or ()
+    for name in asked:
+        for needed in ANALYSES.get(name).requires:
+            if needed not in asked:
+                raise LensRelearnError(f"The analysis {name!r} reads what {needed!r} records: add it to analyses.")
     chosen, skipped = [], {}
     for analysis in ANALYSES:
         reason = analysis.applies(config)

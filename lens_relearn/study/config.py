@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints, no_type_check
 
@@ -19,7 +18,8 @@ CONDITION_MARK = "@"  # an arm's name: its removal, then CONDITION_MARK and its 
 
 
 def arm_parts(arm: str) -> tuple[str, RetrainData]:
-    """An arm's removal (a registered one: ``concept``, ``random``, ``none``, ...) and its retraining data.
+    """An arm's removal (the name of a registered one: ``concept``, ``random``, ``none``, ...) and its retraining
+    data; whether the removal is registered is checked when a study starts (``check_plugins``).
 
     Example:
         >>> arm_parts("concept"), arm_parts("random@concept_as_o")
@@ -27,17 +27,15 @@ def arm_parts(arm: str) -> tuple[str, RetrainData]:
         >>> arm_parts("concept@never")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        lens_relearn.errors.LensRelearnError: Unknown arm 'concept@never': an arm is a removal (concept, random, ...
+        lens_relearn.errors.LensRelearnError: Unknown arm 'concept@never': an arm is a removal's name ...
     """
-    from lens_relearn.study.removal import REMOVALS  # the removals register themselves after this module loads
-
     removal, _, condition = arm.partition(CONDITION_MARK)
     condition = condition or "full"
-    if removal not in REMOVALS or condition not in RETRAIN_DATA or arm.endswith(CONDITION_MARK + "full"):
+    if not removal.isidentifier() or condition not in RETRAIN_DATA or arm.endswith(CONDITION_MARK + "full"):
         raise LensRelearnError(
-            f"Unknown arm {arm!r}: an arm is a removal ({', '.join(REMOVALS.names())}), optionally followed by "
-            f"{CONDITION_MARK}without_concept or {CONDITION_MARK}concept_as_o (retrained without the concept's "
-            "sentences, or with its tags relabelled O)."
+            f"Unknown arm {arm!r}: an arm is a removal's name (concept, random, none, or one registered), "
+            f"optionally followed by {CONDITION_MARK}without_concept or {CONDITION_MARK}concept_as_o (retrained "
+            "without the concept's sentences, or with its tags relabelled O)."
         )
     return removal, condition
 
@@ -134,8 +132,8 @@ class ExperimentConfig:
             raise LensRelearnError(f"arms={self.arms!r} must be one or more distinct arms.")
         for arm in self.arms:
             arm_parts(arm)
-        if self.analyses is not None:
-            check_analyses(self.analyses)
+        if self.analyses is not None and len(set(self.analyses)) != len(self.analyses):
+            raise LensRelearnError(f"analyses={self.analyses!r} names an analysis twice.")
         if not self.seeds:
             raise LensRelearnError("At least one seed is needed.")
         for name in (
@@ -291,25 +289,6 @@ def preset(name: str, **changes: Any) -> ExperimentConfig:
 
 def _listed(values: tuple) -> str:
     return ", ".join(map(str, values))
-
-
-def check_analyses(names: Sequence[str]) -> None:
-    """Refuse unknown analyses, repeated ones, and one chosen without an analysis it reads.
-
-    Example:
-        >>> check_analyses(["retraining"])
-        Traceback (most recent call last):
-        ...
-        lens_relearn.errors.LensRelearnError: The analysis 'retraining' reads what 'probes' records: add it to analyses.
-    """
-    from lens_relearn.study.analysis import ANALYSES  # the analyses register themselves after this module loads
-
-    if len(set(names)) != len(names):
-        raise LensRelearnError(f"analyses={tuple(names)!r} names an analysis twice.")
-    for name in names:
-        for needed in ANALYSES.get(name).requires:
-            if needed not in names:
-                raise LensRelearnError(f"The analysis {name!r} reads what {needed!r} records: add it to analyses.")
 
 
 @dataclass(frozen=True)

@@ -227,16 +227,18 @@ def run_experiment(
         The summary (also written to ``summary.json``).
 
     Raises:
-        LensRelearnError: The config asks for something impossible (checked before training),
-            or ``out_dir`` holds another kind of run or a run of a different config (nothing is
-            written then).
+        LensRelearnError: The config asks for something impossible or names a removal or an
+            analysis that is not registered (checked before training), or ``out_dir`` holds another
+            kind of run or a run of a different config (nothing is written then).
     """
+    for arm in config.arms:
+        REMOVALS.get(arm_parts(arm)[0])
+    analyses, skipped = chosen_analyses(config)
     folder = StudyFolder(out_dir)
     folder.check(config)
     with launched(device, progress) as where:
         inputs = load_inputs(config, where)  # the data, the concept, the site and the count, checked
         folder.claim(config)
-        analyses, skipped = chosen_analyses(config)
         study = StudyContext(config, inputs, folder, where, progress and parallel.is_main())
         summary = _Study(study, analyses, observer).run(skipped)
     folder.write_summary(summary.to_dict())

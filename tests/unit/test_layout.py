@@ -1,10 +1,13 @@
-"""The package reads as the pipeline: each stage imports only from the stages before it, and no cycle."""
+"""The package reads as the pipeline: each stage imports only from the stages before it, and no cycle; its
+functions stay short, the runner keeps to its core, and no test reaches into a private name."""
 
 import ast
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import lens_relearn
+from lens_relearn.study.analysis import ANALYSES
+from lens_relearn.study.removal import REMOVALS
 
 PACKAGE = Path(lens_relearn.__file__).parent
 # Shared helpers first, then the pipeline's stages in order, then the entry points.
@@ -18,6 +21,8 @@ ORDER = [
     "tagger",
     "neurons",
     "study",
+    "removals",
+    "analyses",
     "views",
     "cli",
     "__main__",
@@ -72,3 +77,56 @@ def test_no_import_cycle():
         tuple(TopologicalSorter(graph).static_order())
     except CycleError as error:
         raise AssertionError(f"import cycle: {' -> '.join(error.args[1])}") from None
+
+
+MAX_FUNCTION_LINES = 60  # after the docstring
+MAX_RUNNER_LINES = 300
+
+
+def test_no_function_is_longer_than_sixty_lines_after_its_docstring():
+    long = []
+    for module, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = node.body[0]
+                has_docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                start = (first.end_lineno or first.lineno) + 1 if has_docstring else first.lineno
+                if (length := (node.end_lineno or start) - start + 1) > MAX_FUNCTION_LINES:
+                    long.append(f"{module}.{node.name}: {length} lines")
+    assert not long, "\n".join(long)
+
+
+def test_the_runner_keeps_to_its_core():
+    runner = PACKAGE / "study" / "runner.py"
+    assert len(runner.read_text().splitlines()) <= MAX_RUNNER_LINES
+    assert not {module for module in imported(runner) if ".analyses" in module or ".removals" in module}
+    analyses = {type(analysis).__name__ for analysis in ANALYSES} | set(ANALYSES.names())
+    removals = {type(removal).__name__ for removal in REMOVALS} | {f'"{name}"' for name in REMOVALS.names()}
+    identifiers = {node.id for node in ast.walk(ast.parse(runner.read_text())) if isinstance(node, ast.Name)}
+    strings = {ast.unparse(node) for node in ast.walk(ast.parse(runner.read_text())) if isinstance(node, ast.Constant)}
+    assert not (identifiers | strings) & (analyses | removals)
+
+
+def private_patches(source: str) -> list[str]:
+    """Every ``setattr(target, "name", ...)`` (monkeypatch's, a MonkeyPatch context's) of a name starting with
+    ``_``, or on an object whose dotted path holds one, in a test's source.
+
+    Example:
+        >>> private_patches('monkeypatch.setattr(runner._Study, "_arm", kill)\\npatch.setattr(passes, "encode", f)')
+        ['runner._Study._arm']
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setattr":
+            target, name = node.args[0], node.args[1] if len(node.args) > 1 else None
+            dotted = ast.unparse(target)
+            attribute = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else ""
+            if any(part.startswith("_") for part in [*dotted.split("."), attribute] if part):
+                found.append(f"{dotted}.{attribute}")
+    return found
+
+
+def test_no_test_patches_a_private_name():
+    tests = Path(__file__).parents[1]
+    patched = [f"{path.name}: {name}" for path in tests.rglob("*.py") for name in private_patches(path.read_text())]
+    assert not patched, "\n".join(patched)
