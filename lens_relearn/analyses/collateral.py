@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from lens_relearn.stats import selectivity
 from lens_relearn.study.analysis import Analysis, StudyContext, finite
 
+SPLIT = "test"  # the held-out split collateral damage is measured on
+
 
 @dataclass(frozen=True)
 class ArmCollateral:
@@ -28,6 +30,9 @@ class ArmCollateral:
 
 @dataclass(frozen=True)
 class CollateralSummary:
+    """What each arm did to the concept and to the other entity types, by arm, on the split named."""
+
+    split: str
     arms: dict[str, ArmCollateral]
 
 
@@ -38,14 +43,14 @@ class Collateral(Analysis):
     summary_type = CollateralSummary
 
     def summarise(self, study: StudyContext) -> CollateralSummary:
-        return CollateralSummary({arm: self._arm(study, arm) for arm in study.config.arms})
+        return CollateralSummary(SPLIT, {arm: self._arm(study, arm) for arm in study.config.arms})
 
     def _arm(self, study: StudyContext, arm: str) -> ArmCollateral:
         stages = study.stages
         performance, types = study.folder.table("performance"), study.folder.table("types")
-        test = performance[(performance.arm == arm) & (performance.split == "test")].groupby("stage")
+        test = performance[(performance.arm == arm) & (performance.split == SPLIT)].groupby("stage")
         concept, others = test.concept_f1.mean(), test.other_f1.mean()
-        per_type = types[(types.arm == arm) & (types.split == "test")].groupby(["type", "stage"]).f1.mean()
+        per_type = types[(types.arm == arm) & (types.split == SPLIT)].groupby(["type", "stage"]).f1.mean()
         return ArmCollateral(
             concept_f1={stage: float(concept[stage]) for stage in stages},
             other_f1={stage: finite(others[stage]) for stage in stages},

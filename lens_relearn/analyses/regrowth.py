@@ -31,6 +31,8 @@ class RegrowthRound:
 
 @dataclass(frozen=True)
 class RegrowthSummary:
+    """Every round's regrowth measures, by round (``round1`` ...)."""
+
     rounds: dict[str, RegrowthRound]
 
 

@@ -35,6 +35,8 @@ class ArmRetraining:
 
 @dataclass(frozen=True)
 class RetrainingSummary:
+    """Every arm's retraining data and where the concept stood, by arm."""
+
     arms: dict[str, ArmRetraining]
 
 

@@ -85,6 +85,7 @@ class RunFolder:
 
     KIND: ClassVar[str] = ""
     COMMAND: ClassVar[str] = ""
+    CONFIG: ClassVar[type[ExperimentConfig] | type[RemovalConfig]] = ExperimentConfig
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -132,6 +133,11 @@ class RunFolder:
         """Record the kind and config (after ``check``): from now on the folder is this run's."""
         if not (self.path / RUN_FILE).is_file():
             write_json(self.path / RUN_FILE, {"kind": self.KIND, "config": json.loads(config.to_json())})
+
+    @property
+    def config(self) -> Any:
+        """The run's config (an ``ExperimentConfig``; a ``RemovalConfig`` for an iterative removal)."""
+        return self.CONFIG.from_json(json.dumps(self.config_values()))
 
     def config_values(self) -> dict:
         """The run's config as recorded, field by field."""
@@ -214,11 +220,6 @@ class StudyFolder(RunFolder):
     KIND = "study"
     COMMAND = "lens-relearn run"
 
-    @property
-    def config(self) -> ExperimentConfig:
-        """The study's config."""
-        return ExperimentConfig.from_json(json.dumps(self.config_values()))
-
     def seed_dir(self, seed: int) -> Path:
         return self.path / f"seed{seed}"
 
@@ -295,10 +296,7 @@ class RemovalFolder(RunFolder):
 
     KIND = "removal"
     COMMAND = "lens-relearn remove"
-
-    @property
-    def config(self) -> RemovalConfig:
-        return RemovalConfig.from_json(json.dumps(self.config_values()))
+    CONFIG = RemovalConfig
 
     def base_dir(self, seed: int) -> Path:
         """The base tagger's stage (shared by the arms)."""

@@ -45,14 +45,6 @@ STOP_MATCHED = "as many iterations as the concept arm"
 
 
 @dataclass(frozen=True)
-class FirstGone:
-    """The first iteration after which the concept stayed below ``gone_share`` of its base F1 (validation)."""
-
-    iteration: int
-    pruned_share: float
-
-
-@dataclass(frozen=True)
 class RemovalArm:
     """One arm's iterations: the share of neurons removed so far, F1s on the test split, each ranking's layers."""
 
@@ -73,7 +65,8 @@ class RemovalSummary:
         neurons: The site's neurons; ``step``: how many an iteration removes.
         base: The base tagger's ``headline_f1`` on the validation and test splits.
         stop: Why the concept arm stopped, after ``iterations`` iterations and ``pruned_share`` of the neurons.
-        first_gone: When the concept was first gone after retraining (None: never).
+        gone_at: The first iteration after which the concept was below ``gone_share`` of its base validation
+            F1, and ``gone_share_removed`` the share of neurons removed by then (None: it never was).
         arms: Each arm's iterations.
     """
 
@@ -88,7 +81,8 @@ class RemovalSummary:
     stop: str
     iterations: int
     pruned_share: float
-    first_gone: FirstGone | None
+    gone_at: int | None
+    gone_share_removed: float | None
     arms: dict[str, RemovalArm]
     seconds: float
 
@@ -263,7 +257,9 @@ class _Removal:
                 [record["layer_saliency"] for record in records],
                 sum(record["seconds"] for record in records),
             )
-        first = FirstGone(int(gone.iteration.iloc[0]), float(gone.pruned_share.iloc[0])) if len(gone) else None
+        gone_at, gone_share = (
+            (int(gone.iteration.iloc[0]), float(gone.pruned_share.iloc[0])) if len(gone) else (None, None)
+        )
         study = self.study
         return RemovalSummary(
             study.model,
@@ -277,7 +273,8 @@ class _Removal:
             last["stop"],
             int(concept.iteration.max()),
             last["pruned_share"],
-            first,
+            gone_at,
+            gone_share,
             arms,
             sum(arm.seconds for arm in arms.values()),
         )

@@ -93,9 +93,10 @@ def kept_sentence(summary: CollateralSummary, concept: str) -> str:
         >>> def arm(concept, others, chosen):
         ...     return ArmCollateral({"base": 0.8, "pruned": concept}, {"base": 0.8, "pruned": others}, {},
         ...                          {"pruned": chosen})
-        >>> kept_sentence(CollateralSummary({"concept": arm(0.096, 0.44, 0.43), "none": arm(0.8, 0.8, 0.0)}), "LOC")
+        >>> arms = {"concept": arm(0.096, 0.44, 0.43), "none": arm(0.8, 0.8, 0.0)}
+        >>> kept_sentence(CollateralSummary("test", arms), "LOC")
         "Pruning kept 12% of LOC's F1 and 55% of the other types' mean F1 (selectivity 0.43 after pruning). "
-        >>> kept_sentence(CollateralSummary({"random": arm(0.76, None, None)}), "LOC")[:60]
+        >>> kept_sentence(CollateralSummary("test", {"random": arm(0.76, None, None)}), "LOC")[:60]
         "Random pruning kept 95% of LOC's F1 and an unknown share of "
     """
     parts: list[str] = []

@@ -121,11 +121,11 @@ def write_removal_report(out_dir: str | Path | RemovalFolder) -> Path:
 
 def _overview(summary: RemovalSummary, gone_share: float) -> str:
     """What each iteration did, why the concept arm stopped, and whether the concept stayed gone."""
-    concept, first = html.escape(summary.concept), summary.first_gone
+    concept, removed = html.escape(summary.concept), summary.gone_share_removed
     answer = (
         f"{concept} was first below {gone_share:.0%} of its base validation F1 after retraining at iteration "
-        f"{first.iteration}, with {first.pruned_share:.1%} of the neurons removed"
-        if first
+        f"{summary.gone_at}, with {removed:.1%} of the neurons removed"
+        if removed is not None
         else f"{concept} came back after every retraining"
     )
     site, ranking, stop = (html.escape(value) for value in (summary.site, summary.ranking, summary.stop))

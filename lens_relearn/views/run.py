@@ -6,6 +6,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -65,6 +66,21 @@ def _cell(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+class RunTable:
+    """A table of a finished study as an attribute of its ``Run`` (the attribute's name is the table's)."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: FinishedStudy | None, owner: type) -> Any:
+        if run is None:
+            return self  # the descriptor itself, for help()
+        return run.table(self.name)
+
+
 class Run(FinishedStudy):
     """A finished study, for working with it in Python or Jupyter (see ``open_run``).
 
@@ -73,35 +89,13 @@ class Run(FinishedStudy):
     every stage's model (``stage``) and any neuron's trajectory and view (``neuron``).
     """
 
-    @property
-    def performance(self) -> pd.DataFrame:
-        """F1, concept F1 and the other types' mean F1 of every seed, arm, stage and split."""
-        return self.table("performance")
-
-    @property
-    def layers(self) -> pd.DataFrame:
-        """Per-layer saliency and salient share of every seed, arm and stage."""
-        return self.table("layers")
-
-    @property
-    def neurons(self) -> pd.DataFrame:
-        """One row a neuron a seed, arm and stage."""
-        return self.table("neurons")
-
-    @property
-    def probes(self) -> pd.DataFrame:
-        """Probe accuracy per residual layer of every seed, arm and stage."""
-        return self.table("probes")
-
-    @property
-    def primed(self) -> pd.DataFrame:
-        """The primed neurons: newly among the top concept neurons after retraining, not pruned."""
-        return self.table("primed")
-
-    @property
-    def types(self) -> pd.DataFrame:
-        """F1 and support of every entity type at every seed, arm, stage and split."""
-        return self.table("types")
+    performance = RunTable("F1, concept F1 and the other types' mean F1 of every seed, arm, stage and split.")
+    types = RunTable("F1 and support of every entity type at every seed, arm, stage and split.")
+    layers = RunTable("Per-layer saliency and salient share of every seed, arm and stage.")
+    neurons = RunTable("One row a neuron a seed, arm and stage.")
+    probes = RunTable("Probe accuracy per residual layer of every seed, arm and stage (the probes analysis).")
+    primed = RunTable("The primed neurons: newly among the top concept neurons after retraining (the blend analysis).")
+    dynamics = RunTable("Every recovery-curve point: seed, arm, stage, steps and sentences since pruning, F1s.")
 
     def f1_table(self, *, split: str = "test") -> pd.DataFrame:
         """Overall, concept and other types' F1 and selectivity per arm and stage (``f1_table``)."""
@@ -144,11 +138,6 @@ class Run(FinishedStudy):
     def plot_recovery(self) -> Figure:
         """The concept's F1 step by step after pruning, one line an arm (``plot_recovery``)."""
         return plot_recovery(self)
-
-    @property
-    def dynamics(self) -> pd.DataFrame:
-        """Every recovery-curve point: seed, arm, stage, step and sentences since pruning, F1s on the monitor set."""
-        return self.table("dynamics")
 
     def plot_blend(self, *, seed: int = 0) -> Figure:
         """Class-composition entropy before and after, primed neurons against all (``plot_blend``)."""
