@@ -23,7 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from lens_relearn import encode, load_model, load_ner
+from lens_relearn import load_model, load_ner
+from lens_relearn.data import encode
 from lens_relearn.data.alignment import length_batches
 from lens_relearn.neurons.activations import collect_stats
 

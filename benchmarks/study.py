@@ -2,14 +2,14 @@
 
 Runs a preset study (``run_experiment``, no progress bars) into a temporary folder (or
 ``--out``, which must be empty or absent: a folder with results would be resumed, not run)
-and times, in the same process, what the study calls through ``lens_relearn.study.runner``:
+and times, in the same process, what the study calls:
 
-- training: ``train_tagger``, less the monitoring inside it;
-- monitoring: ``_Study._monitor_point``, the recovery-curve points scored during training;
-- describing: ``shared_pass`` (the forward passes that give every split's F1, the activation
-  statistics and the probes' word vectors), ``top_tokens`` (every neuron's top tokens and
-  class composition), ``probe_layers`` (fitting the layer probes) and ``_Study._relocation``
-  (the causal relocation test).
+- training: ``train_tagger`` (through ``lens_relearn.study.skeleton``), less the monitoring inside it;
+- monitoring: the recovery analysis's ``evaluate_tagger`` calls (its curves' points);
+- describing: ``shared_pass`` and ``top_tokens`` (through ``lens_relearn.study.stage``: the forward
+  passes that give every split's F1, the activation statistics, the probes' word vectors, every
+  neuron's top tokens and class composition), ``probe_layers`` (the probes analysis fitting the layer
+  probes) and ``Relocation.after_seed`` (the causal relocation test).
 
 The timed attributes are wrapped for the run and restored after it. The rest of the wall time
 is "other": loading data and models, ranking, neuron tables (embedding similarities), saving
@@ -35,18 +35,19 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from lens_relearn.analyses import probes, recovery, relocation
 from lens_relearn.models.loading import quiet_libraries
-from lens_relearn.study import runner
+from lens_relearn.study import runner, skeleton, stage
 from lens_relearn.study.config import PRESETS, ExperimentConfig, preset
 from lens_relearn.views.report import write_report
 
 TIMED = {  # (owner, attribute): (part, label)
-    (runner, "train_tagger"): ("training", "training (train_tagger, gross)"),
-    (runner._Study, "_monitor_point"): ("monitoring", "monitoring (recovery-curve points)"),
-    (runner, "shared_pass"): ("describing", "shared passes (F1, statistics, probe vectors)"),
-    (runner, "top_tokens"): ("describing", "top tokens and class composition"),
-    (runner, "probe_layers"): ("describing", "fitting the layer probes"),
-    (runner._Study, "_relocation"): ("describing", "relocation test"),
+    (skeleton, "train_tagger"): ("training", "training (train_tagger, gross)"),
+    (recovery, "evaluate_tagger"): ("monitoring", "monitoring (recovery-curve points)"),
+    (stage, "shared_pass"): ("describing", "shared passes (F1, statistics, activations, probe vectors)"),
+    (stage, "top_tokens"): ("describing", "top tokens and class composition"),
+    (probes, "probe_layers"): ("describing", "fitting the layer probes"),
+    (relocation.Relocation, "after_seed"): ("describing", "relocation test"),
 }
 
 

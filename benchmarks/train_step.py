@@ -20,7 +20,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 from transformers import AutoModelForTokenClassification
 
-from lens_relearn import CONLL_TAGS, Tagger, load_model, load_ner
+from lens_relearn import Tagger, load_model, load_ner
+from lens_relearn.data import CONLL_TAGS
 from lens_relearn.models.loading import TINY_SPECS, _embedded, _tiny_model
 
 
