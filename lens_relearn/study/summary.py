@@ -137,9 +137,9 @@ class StudySummary:
         """Read ``summary.json``'s value back; a section of an analysis not registered now stays a dict."""
         core = from_plain(cls, values)
         sections = {}
-        for name in core.analyses.ran:
+        for name in (name for name in core.analyses.ran if values.get(name) is not None):
             kind = ANALYSES.get(name).summary_type if name in ANALYSES else None
-            sections[name] = from_plain(kind, values.get(name)) if kind is not None else values.get(name)
+            sections[name] = from_plain(kind, values[name]) if kind is not None else values[name]
         return dataclasses.replace(core, sections=sections)
 
 
