@@ -417,7 +417,7 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
         description="Fine-tune (or load) the base tagger once, then for each ranking method and "
         "fraction prune its top neurons (no retraining) and score the test split: the concept's "
         "F1 against the other entity types' mean F1, with random neurons as the reference. "
-        "Writes sweep.csv, sweep.json and sweep.png (the selectivity frontier).",
+        "Writes sweep.csv, summary.json (the best pruning) and sweep.png (the selectivity frontier).",
     )
     sweep.add_argument("--preset", default="default", choices=PRESET_NAMES, help="as for run")
     sweep.add_argument("--out", required=True, help="folder for the results (a rerun resumes)")
