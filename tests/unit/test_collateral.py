@@ -225,13 +225,13 @@ def test_the_collateral_sentence_names_each_pruning_arm_in_turn():
         )
 
     arms = {"none": arm(0.5, 0.8, 0.0)}
-    assert kept_sentence(CollateralSummary(arms), "GPE,LOC") == ""
+    assert kept_sentence(CollateralSummary(split="test", arms=arms), "GPE,LOC") == ""
     arms |= {"concept": arm(0.06, 0.44, 0.43), "random": arm(0.48, 0.728, -0.05)}
-    assert kept_sentence(CollateralSummary(arms), "GPE,LOC") == (
+    assert kept_sentence(CollateralSummary(split="test", arms=arms), "GPE,LOC") == (
         "Pruning kept 12% of GPE,LOC's F1 and 55% of the other types' mean F1 (selectivity 0.43 after pruning); "
         "random pruning kept 96% and 91% (selectivity -0.05). "
     )
-    assert kept_sentence(CollateralSummary({"random": arm(0.0, None, None)}), "GPE,LOC") == (
+    assert kept_sentence(CollateralSummary(split="test", arms={"random": arm(0.0, None, None)}), "GPE,LOC") == (
         "Random pruning kept 0% of GPE,LOC's F1 and an unknown share of the other types' mean F1 "
         "(selectivity undefined after pruning). "
     )

@@ -108,10 +108,10 @@ def test_every_literal_field_is_checked():
     ("changes", "message"),
     [
         (
-            {"arms": ("concept", "shuffled")},
-            "Unknown arm 'shuffled': an arm is a removal (concept, random, none), optionally followed by "
-            "@without_concept or @concept_as_o (retrained without the concept's sentences, or with its tags "
-            "relabelled O).",
+            {"arms": ("concept", "concept@shuffled")},
+            "Unknown arm 'concept@shuffled': an arm is a removal's name (concept, random, none, or one registered), "
+            "optionally followed by @without_concept or @concept_as_o (retrained without the concept's sentences, "
+            "or with its tags relabelled O).",
         ),
         (
             {"arms": ("concept", "concept")},

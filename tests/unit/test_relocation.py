@@ -115,7 +115,7 @@ def test_unfrozen_weights_pruning_splits_regrowth_from_relocation(tmp_path):
     regrowth = summary.section(RegrowthSummary).rounds
     assert list(regrowth) == ["round1", "round2"]
     assert regrowth["round2"].pruned_in_top == split["pruned_in_top"]
-    with pytest.raises(LensRelearnError, match="regrowth.csv is missing"):
+    with pytest.raises(LensRelearnError, match=r"regrowth\.csv is missing"):
         folder.stage_table(StageKey(0, "concept", "pruned"), "regrowth")
     share_axis, f1_axis = plot_regrowth(out).axes
     assert [bar.get_height() for bar in share_axis.patches] == pytest.approx(
@@ -133,7 +133,7 @@ def test_frozen_pruning_has_no_regrowth_block(tiny_run):
     assert run.summary.section(RegrowthSummary) is None and not run.ran("regrowth")
     with pytest.raises(LensRelearnError, match="prune_mode='weights' and freeze=False"):
         plot_regrowth(tiny_run)
-    with pytest.raises(LensRelearnError, match="regrowth.csv is missing"):
+    with pytest.raises(LensRelearnError, match=r"regrowth\.csv is missing"):
         run.stage_table(StageKey(0, "concept", "round2"), "regrowth")
 
 
