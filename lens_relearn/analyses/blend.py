@@ -61,7 +61,6 @@ class Blend(Analysis):
     name = "blend"
     needs = Needs(composition=True)
     summary_type = BlendSummary
-    tables = ("primed",)
 
     def summarise(self, study: StudyContext) -> BlendSummary:
         config, final = study.config, study.stages[-1]

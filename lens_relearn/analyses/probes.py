@@ -37,7 +37,6 @@ class Probes(Analysis):
     name = "probes"
     needs = Needs(vectors=True)
     summary_type = ProbesSummary
-    tables = ("probes",)
 
     def at_stage(self, study: StudyContext, outcome: StageOutcome) -> Mapping[str, pd.DataFrame]:
         corpus, test, inputs = outcome.corpus_pass, outcome.test_pass, study.inputs

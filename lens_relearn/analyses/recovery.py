@@ -74,7 +74,6 @@ class Recovery(Analysis):
 
     name = "recovery"
     summary_type = RecoverySummary
-    tables = ("dynamics",)
 
     def applies(self, config: ExperimentConfig) -> str | None:
         return "monitor_sentences is 0" if config.monitor_sentences == 0 else None

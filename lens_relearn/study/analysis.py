@@ -148,11 +148,10 @@ class StudyContext:
         """The first arm that removes the concept's best-ranked neurons (None if no arm does)."""
         return next((arm for arm in self.config.arms if arm_parts(arm)[0] == "concept"), None)
 
-    def stage_keys(self, arm: str | None = None) -> list[tuple[str, StageKey]]:
-        """Every stage of every seed, as ``(arm, key)`` seed by seed, then arm by arm (the base stage once an
-        arm); of one arm if given."""
-        arms = self.config.arms if arm is None else (arm,)
-        return [(a, StageKey(seed, a, stage)) for seed in self.config.seeds for a in arms for stage in self.stages]
+    def stage_keys(self) -> list[tuple[str, StageKey]]:
+        """Every stage of every seed, as ``(arm, key)``: seed by seed, then arm by arm (the base stage once an arm)."""
+        arms, seeds = self.config.arms, self.config.seeds
+        return [(arm, StageKey(seed, arm, stage)) for seed in seeds for arm in arms for stage in self.stages]
 
     def prune_spec(self, seed: int) -> PruneSpec:
         """How the config prunes, with the base model's unit means when it masks to the mean."""
@@ -187,14 +186,12 @@ class Analysis:
         needs: What it needs from each stage's shared pass.
         requires: Analyses whose records it reads (they must run too).
         summary_type: The class of its summary section (``summarise`` returns one), for reading it back.
-        tables: The run-level tables it writes (``{name}.csv`` in the run folder).
     """
 
     name: ClassVar[str] = ""
     needs: ClassVar[Needs] = Needs()
     requires: ClassVar[tuple[str, ...]] = ()
     summary_type: ClassVar[type | None] = None
-    tables: ClassVar[tuple[str, ...]] = ()
 
     def applies(self, config: ExperimentConfig) -> str | None:
         """None if it applies to ``config``, else why not (the report says so)."""

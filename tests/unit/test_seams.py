@@ -34,7 +34,6 @@ class LayerShare(Analysis):
 
     name = TOY
     summary_type = LayerShareSummary
-    tables = (TOY,)
 
     def monitor(self, study, key, tagger, start, steps):
         return StepCounter()
