@@ -170,8 +170,13 @@ def from_plain(kind: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise LensRelearnError(f"A {kind.__name__} section of summary.json is not an object: {value!r:.80}.")
         hints = get_type_hints(kind)
-        fields = [f for f in dataclasses.fields(kind) if f.init and f.name in value]
-        return kind(**{f.name: from_plain(hints[f.name], value[f.name]) for f in fields})
+        fields = [f for f in dataclasses.fields(kind) if f.init]
+        missing = [
+            f.name for f in fields if f.name not in value and f.default is f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise LensRelearnError(f"A {kind.__name__} section of summary.json lacks {', '.join(missing)}.")
+        return kind(**{f.name: from_plain(hints[f.name], value[f.name]) for f in fields if f.name in value})
     if origin is list:
         return [from_plain(get_args(kind)[0], item) for item in value]
     if origin is dict:

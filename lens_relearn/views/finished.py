@@ -10,7 +10,7 @@ import pandas as pd
 
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.study.analysis import ANALYSES
-from lens_relearn.study.folders import StudyFolder
+from lens_relearn.study.folders import SUMMARY_FILE, StudyFolder
 from lens_relearn.study.summary import StudySummary
 
 T = TypeVar("T")
@@ -23,7 +23,14 @@ class FinishedStudy(StudyFolder):
     def summary(self) -> StudySummary:
         """``summary.json``, typed."""
         self.require_complete()
-        return StudySummary.from_dict(self.summary_values())
+        values = self.summary_values()
+        try:
+            return StudySummary.from_dict(values)
+        except LensRelearnError as error:
+            raise LensRelearnError(
+                f"{self.path / SUMMARY_FILE} does not read as this version's summary ({error}); "
+                f"run `{self.COMMAND} --out {self.path}` into a new folder."
+            ) from None
 
     def section(self, kind: type[T]) -> T:
         """An analysis's summary section, or ``LensRelearnError`` saying the analysis did not run and why."""
