@@ -29,7 +29,7 @@ class FinishedStudy(StudyFolder):
         except LensRelearnError as error:
             raise LensRelearnError(
                 f"{self.path / SUMMARY_FILE} does not read as this version's summary ({error}); "
-                f"run `{self.COMMAND} --out {self.path}` into a new folder."
+                f"run the study again into a new folder (`{self.COMMAND} --out NEW_FOLDER`)."
             ) from None
 
     def section(self, kind: type[T]) -> T:
