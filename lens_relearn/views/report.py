@@ -142,11 +142,12 @@ def _browser(out: FinishedStudy, seed: int, top: int = 100) -> str:
         rows = neuron_trajectory(table[(table.layer == layer) & (table["index"] == index)], out.stages)
         rows = rows.drop(columns="top_tokens").assign(position=rows.position + 1)
         trajectory = html_table([c.replace("_", " ") for c in rows.columns], rows.itertuples(index=False))
-        blend = (
-            html_table(BLEND_HEADER, [blend_cells(primed.loc[(layer, index)])])
-            if is_primed
-            else "<p>Not a primed neuron (it was among the base model's top neurons, or pruned).</p>"
-        )
+        if not out.ran("blend"):
+            blend = "<p>The blend analysis did not run in this study.</p>"
+        elif is_primed:
+            blend = html_table(BLEND_HEADER, [blend_cells(primed.loc[(layer, index)])])
+        else:
+            blend = "<p>Not a primed neuron (it was among the base model's top neurons, or pruned).</p>"
         templates.append(
             f'<template id="{key}">{view.body}<h4>Blend</h4>{blend}<h4>Trajectory</h4>{trajectory}</template>'
         )
