@@ -82,9 +82,7 @@ def no_model(monkeypatch):
         (["--prune-value", "one"], "prune_value='one' is not one of zero, mean."),
         (
             ["--arms", "concept", "shuffled"],
-            "Unknown arm 'shuffled': an arm is a removal (concept, random, none), optionally followed by "
-            "@without_concept or @concept_as_o (retrained without the concept's sentences, or with its tags "
-            "relabelled O).",
+            "Unknown removal 'shuffled'; the registered ones are concept, random, none.",
         ),
     ],
     ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"],

@@ -140,7 +140,7 @@ def test_a_study_on_two_ranks_writes_what_one_process_writes(tiny_run, tmp_path)
             [one[curve]["base"], *one[curve]["rounds"]], [two[curve]["base"], *two[curve]["rounds"]], strict=True
         ):
             assert abs(a - b) <= 0.05
-    assert finished.stdout.startswith("tiny-bert: 102 of 512 mlp neurons pruned") and finished.stderr == ""
+    assert finished.stdout.startswith("tiny-bert: 102 of 512 mlp neurons removed") and finished.stderr == ""
 
 
 def worker_of(out: Path, local_rank: int) -> int | None:

@@ -25,7 +25,6 @@ from lens_relearn.data import load_ner
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.study import iterative, skeleton
 from lens_relearn.study.folders import RemovalFolder
-from lens_relearn.study.iterative import FirstGone
 from lens_relearn.views import plot_removal
 
 STUDY = preset("quick", model="tiny-bert", n_train=80, n_validation=30, n_test=20, n_novel=0, lr=2e-3, batch_size=8)
@@ -118,7 +117,7 @@ def test_the_concept_arm_prunes_the_best_ranked_survivors_of_the_current_model(c
 def test_a_run_stops_once_the_concept_stays_gone(tiny, tmp_path):
     summary = run_removal(tiny.replace(gone_share=1.5, patience=2), tmp_path / "run", progress=False)
     assert summary.stop == iterative.STOP_GONE and summary.iterations == 2
-    assert summary.first_gone == FirstGone(iteration=1, pruned_share=26 / 512)
+    assert (summary.gone_at, summary.gone_share_removed) == (1, 26 / 512)
     assert summary.arms["random"].iterations == 2
 
 
