@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -28,7 +29,7 @@ from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.pruning import PruneSpec
 from lens_relearn.study.analysis import AppliedRemoval
-from lens_relearn.study.config import ExperimentConfig
+from lens_relearn.study.config import ExperimentConfig, arm_parts
 from lens_relearn.study.folders import StageKey, StudyFolder, read_json, write_json
 from lens_relearn.study.inputs import Inputs
 from lens_relearn.study.registry import Registry
@@ -104,6 +105,26 @@ class NeuronRemoval(Removal):
 
 
 REMOVALS: Registry[Removal] = Registry("removal")
+
+
+def check_arms(arms: Sequence[str]) -> None:
+    """Refuse an arm whose removal is not registered, saying what an arm is.
+
+    Example:
+        >>> check_arms(["concept", "random@without_concept"])
+        >>> check_arms(["shuffled"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lens_relearn.errors.LensRelearnError: The arm 'shuffled' names the removal 'shuffled', which is not ...
+    """
+    for arm in arms:
+        removal = arm_parts(arm)[0]
+        if removal not in REMOVALS:
+            raise LensRelearnError(
+                f"The arm {arm!r} names the removal {removal!r}, which is not registered (the registered ones are "
+                f"{', '.join(REMOVALS.names())}); an arm is a removal's name, optionally followed by "
+                "@without_concept or @concept_as_o."
+            )
 
 
 def register_removal(removal: Removal, *, replace: bool = False) -> Removal:

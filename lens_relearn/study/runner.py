@@ -36,7 +36,7 @@ from lens_relearn.study.analysis import (
 from lens_relearn.study.config import ExperimentConfig, arm_parts
 from lens_relearn.study.folders import StageKey, StudyFolder, write_json
 from lens_relearn.study.inputs import load_inputs
-from lens_relearn.study.removal import REMOVALS, RemovalContext
+from lens_relearn.study.removal import REMOVALS, RemovalContext, check_arms
 from lens_relearn.study.skeleton import base_tagger, launched, train
 from lens_relearn.study.stage import describe_stage
 from lens_relearn.study.summary import StudySummary, core_summary
@@ -231,8 +231,7 @@ def run_experiment(
             analysis that is not registered (checked before training), or ``out_dir`` holds another
             kind of run or a run of a different config (nothing is written then).
     """
-    for arm in config.arms:
-        REMOVALS.get(arm_parts(arm)[0])
+    check_arms(config.arms)
     analyses, skipped = chosen_analyses(config)
     folder = StudyFolder(out_dir)
     folder.check(config)

@@ -82,7 +82,9 @@ def no_model(monkeypatch):
         (["--prune-value", "one"], "prune_value='one' is not one of zero, mean."),
         (
             ["--arms", "concept", "shuffled"],
-            "Unknown removal 'shuffled'; the registered ones are concept, random, none.",
+            "The arm 'shuffled' names the removal 'shuffled', which is not registered (the registered ones are "
+            "concept, random, none); an arm is a removal's name, optionally followed by @without_concept or "
+            "@concept_as_o.",
         ),
     ],
     ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"],

@@ -154,6 +154,8 @@ def test_a_registered_removal_runs_as_an_arm(toy_run):
 
 
 def test_an_unregistered_removal_stops_the_study_before_anything_is_written(tmp_path):
-    with pytest.raises(lens_relearn.LensRelearnError, match="Unknown removal 'unregistered_units'"):
+    with pytest.raises(
+        lens_relearn.LensRelearnError, match="names the removal 'unregistered_units', which is not registered"
+    ):
         run_experiment(CONFIG.replace(arms=("unregistered_units",)), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
