@@ -48,6 +48,7 @@ class Probes(Analysis):
             test.tags,
             inputs.concept,
             seed=outcome.key.seed,
+            max_train=study.config.probe_words,
         )
         return {"probes": table}
 

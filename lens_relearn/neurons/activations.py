@@ -245,7 +245,7 @@ class ActivationStore:
 
     Example:
         >>> store = ActivationStore(memory_bytes=0)
-        >>> store.add(None, [0], torch.ones(2, 1, 3))
+        >>> store.add(None, [0], [torch.ones(2, 3)])
         >>> [tuple(values.shape) for _, _, values in store], store.spilled
         ([(2, 1, 3)], 1)
         >>> store.close()
@@ -254,25 +254,26 @@ class ActivationStore:
     def __init__(self, memory_bytes: int | None = None) -> None:
         self.memory_bytes = ACTIVATION_MEMORY_BYTES if memory_bytes is None else memory_bytes
         self.kept_bytes = 0
-        self.batches: list[tuple[object, list[int], Tensor | tuple[int, tuple[int, ...]]]] = []
+        self.batches: list[tuple[object, list[int], list[Tensor] | tuple[int, tuple[int, ...]]]] = []
         self.spilled = 0
         self._folder: tempfile.TemporaryDirectory | None = None
         self._file: BinaryIO | None = None
 
-    def add(self, batch: object, indices: Sequence[int], values: Float[Tensor, "words layers units"]) -> None:
-        """Keep one batch's activations (float32, on the CPU)."""
-        values = values.detach().float().cpu().contiguous()
-        size = values.numel() * 4
+    def add(self, batch: object, indices: Sequence[int], layers: Sequence[Float[Tensor, "words units"]]) -> None:
+        """Keep one batch's activations, a tensor a layer (float32, on the CPU; in memory as given, not copied)."""
+        kept = [layer.detach().float().cpu().contiguous() for layer in layers]
+        size = sum(layer.numel() for layer in kept) * 4
         if self.kept_bytes + size <= self.memory_bytes:
             self.kept_bytes += size
-            self.batches.append((batch, list(indices), values))
+            self.batches.append((batch, list(indices), kept))
             return
         if self._file is None:
             self._folder = tempfile.TemporaryDirectory(prefix="lens-relearn-activations-")
             self._file = open(Path(self._folder.name) / "activations.f32", "w+b")  # noqa: SIM115  closed in close()
         offset = self._file.seek(0, io.SEEK_END)
-        self._file.write(values.numpy().tobytes())
-        self.batches.append((batch, list(indices), (offset, tuple(values.shape))))
+        for layer in kept:
+            self._file.write(memoryview(layer.numpy()))
+        self.batches.append((batch, list(indices), (offset, (len(kept), *kept[0].shape))))
         self.spilled += 1
 
     @property
@@ -282,14 +283,14 @@ class ActivationStore:
 
     def __iter__(self) -> Iterator[tuple[Any, list[int], Float[Tensor, "words layers units"]]]:
         for batch, indices, kept in self.batches:
-            if isinstance(kept, Tensor):
-                yield batch, indices, kept
+            if isinstance(kept, list):
+                yield batch, indices, torch.stack(kept, 1)
                 continue
             assert self._file is not None  # a batch that is not in memory is in the file
             offset, shape = kept
             self._file.seek(offset)
-            data = self._file.read(4 * math.prod(shape))
-            yield batch, indices, torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(shape)
+            data = bytearray(self._file.read(4 * math.prod(shape)))
+            yield batch, indices, torch.frombuffer(data, dtype=torch.float32).reshape(shape).transpose(0, 1)
 
     def close(self) -> None:
         """Forget every batch and remove the temporary file."""
@@ -393,8 +394,8 @@ def top_tokens(
     )
     mean = stats.mean()[layer_of, unit_of].float()
     std = stats.std()[layer_of, unit_of].float().clamp(min=1e-8)
-    type_sum = torch.zeros(len(types), len(neurons))
-    type_count = torch.zeros(len(types))
+    type_sum = torch.zeros(len(types) + 1, len(neurons))  # the last row gathers the words of no competing type
+    type_count = torch.zeros(len(types) + 1)
     class_index = {c: i for i, c in enumerate(stats.classes)}
     top = _RunningTop(len(neurons), n_occurrences)  # the largest |z| of a neuron, with each word's class
     peaks = _RunningTop(len(neurons), n_examples, fill=-math.inf)  # the strongest sentences, with their index
@@ -407,20 +408,19 @@ def top_tokens(
     for batch, indices, stacked in batches:
         values = stacked.reshape(len(stacked), -1) if every else stacked[:, layer_of, unit_of]  # words neurons
         words = [w for i, kept in zip(indices, batch.words_kept, strict=True) for w in sentences[i].words[:kept]]
-        rows = torch.tensor([type_index.get(w, -1) for w in words])
-        known = rows >= 0
+        rows = torch.tensor([type_index.get(w, len(types)) for w in words])
         z = (values - mean).div_(std).abs_()
-        type_sum.index_add_(0, rows[known], z[known])
-        type_count.index_add_(0, rows[known], torch.ones(int(known.sum())))
+        type_sum.index_add_(0, rows, z)
+        type_count.index_add_(0, rows, torch.ones(len(rows)))
         if n_occurrences:
-            top.add(z.T, torch.tensor([class_index[entity_class(t)] for t in batch.tags]))
+            top.add(z, torch.tensor([class_index[entity_class(t)] for t in batch.tags]))
         if n_examples:
-            peaks.add(_sentence_peaks(values, batch).T, torch.tensor(indices))
+            peaks.add(_sentence_peaks(values, batch), torch.tensor(indices))
     sum_across_ranks(type_sum)
     sum_across_ranks(type_count)
     top.merge_ranks()
     peaks.merge_ranks()
-    scores = type_sum / type_count.clamp(min=1).unsqueeze(1)  # types neurons
+    scores = type_sum[:-1] / type_count[:-1].clamp(min=1).unsqueeze(1)  # types neurons
     top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
     normalised = (top_scores / top_scores[0].clamp(min=1e-12)).T.tolist()  # neurons k
     tokens = tuple(
@@ -438,7 +438,12 @@ def top_tokens(
 
 
 class _RunningTop:
-    """The ``k`` largest values of each row seen so far, batch by batch, with a label each (-1: none yet)."""
+    """The ``k`` largest values of each row seen so far, batch by batch, with a label each (-1: none yet).
+
+    A tie goes to the item seen first, so what is kept does not depend on how the items were
+    batched. Once a row holds ``k`` values only the batch's items above its smallest are merged in:
+    after the first batches few are, and a batch costs one comparison of its values.
+    """
 
     def __init__(self, rows: int, k: int, fill: float | None = None) -> None:
         self.k = k
@@ -446,10 +451,29 @@ class _RunningTop:
         self.values = torch.full((rows, columns), fill if fill is not None else 0.0)
         self.labels = torch.full((rows, columns), -1, dtype=torch.long)
 
-    def add(self, values: Float[Tensor, "rows items"], labels: Int[Tensor, " items"]) -> None:
-        candidates = torch.cat([self.values, values], 1)
-        self.values, order = candidates.topk(min(self.k, candidates.shape[1]), dim=1)
-        self.labels = torch.cat([self.labels, labels.expand(len(values), -1)], 1).gather(1, order)
+    def add(self, values: Float[Tensor, "items rows"], labels: Int[Tensor, " items"]) -> None:
+        """Merge in a batch's items, one value a row each."""
+        if not self.k:
+            return
+        if self.values.shape[1] < self.k:  # the first items: every one is a candidate
+            self.values, self.labels = _best(
+                [(self.values, self.labels), (values.T, labels.expand(values.shape[1], -1))], self.k
+            )
+            return
+        items, rows = (values > self.values[:, -1]).nonzero(as_tuple=True)
+        if not len(rows):
+            return
+        order = torch.argsort(rows, stable=True)  # by row, each row's items in the order seen
+        items, rows = items[order], rows[order]
+        active, counts = torch.unique_consecutive(rows, return_counts=True)
+        slot = torch.arange(len(rows)) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        row = torch.repeat_interleave(torch.arange(len(active)), counts)
+        entering = torch.full((len(active), int(counts.max())), -math.inf)
+        entering_labels = torch.full(entering.shape, -1, dtype=torch.long)
+        entering[row, slot] = values[items, rows]
+        entering_labels[row, slot] = labels[items]
+        kept, kept_labels = _best([(self.values[active], self.labels[active]), (entering, entering_labels)], self.k)
+        self.values[active], self.labels[active] = kept, kept_labels
 
     def merge_ranks(self) -> None:
         """Under ``torchrun`` each rank kept the best of its batches: the best of those are the best of all."""
@@ -458,11 +482,12 @@ class _RunningTop:
 
 
 def _best(candidates: list[tuple[Tensor, Tensor]], k: int) -> tuple[Tensor, Tensor]:
-    """The ``k`` largest values of every row over several ``(values, labels)`` pairs, with their labels."""
+    """The ``k`` largest values of every row over several ``(values, labels)`` pairs, with their
+    labels, sorted from the largest; a tie goes to the earlier candidate."""
     values = torch.cat([v for v, _ in candidates], 1)
     labels = torch.cat([label for _, label in candidates], 1)
-    kept, order = values.topk(min(k, values.shape[1]), dim=1)
-    return kept, labels.gather(1, order)
+    kept, order = values.sort(dim=1, descending=True, stable=True)
+    return kept[:, :k].contiguous(), labels.gather(1, order[:, :k])
 
 
 def _sentence_peaks(values: Float[Tensor, "words neurons"], batch: EncodedBatch) -> Float[Tensor, "sentences neurons"]:

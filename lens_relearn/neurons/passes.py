@@ -40,7 +40,8 @@ class PassResult:
 
     Attributes:
         stats: Activation statistics at the neuron site (None unless asked for).
-        vectors: Each residual layer's word vectors, in ``tags`` order (empty unless asked for).
+        vectors: Each residual layer's word vectors, in ``tags`` order (empty unless asked for; a sample
+            when ``vector_words`` asked for one).
         tags: The gold tags of the words kept, in the pass's word order (with ``vectors``).
         predictions: The tagger's tags for each sentence, in the sentences' order (empty unless asked for).
         activations: Each batch with its sentence indices and its words' activations at the
@@ -63,6 +64,8 @@ def shared_pass(
     aggregation: str = "first",
     statistics: bool = False,
     vectors: bool = False,
+    vector_words: int | None = None,
+    vector_seed: int = 0,
     predictions: bool = False,
     keep_activations: bool = False,
     memory_bytes: int | None = None,
@@ -79,6 +82,10 @@ def shared_pass(
         aggregation: How sub-token activations make a word's (statistics and vectors).
         statistics: Sum activations per class at ``site`` (``collect_stats``).
         vectors: Keep every word's residual vectors (``layer_vectors``).
+        vector_words: Keep the vectors of at most this many words, a sample drawn by ``vector_seed``
+            (``sample_words``: the words ``probe_layers(..., max_train=vector_words, seed=vector_seed)``
+            would train on); None keeps every word's.
+        vector_seed: The sample's seed.
         predictions: Tag the sentences (``Tagger.predict``).
         keep_activations: Keep every word's activations at ``site`` (words x neurons floats, in
             memory up to ``memory_bytes``, the rest in a temporary file) for ``top_tokens``, which
@@ -111,7 +118,7 @@ def shared_pass(
         if vectors:
             kept.add(batch.tags, words[VECTOR_SITE])
         if kept_activations is not None:
-            kept_activations.add(batch, indices, torch.stack(words[site], 1))
+            kept_activations.add(batch, indices, words[site])
         if predictions:
             chunk = [sentences[i] for i in indices]
             with torch.no_grad():
@@ -120,6 +127,6 @@ def shared_pass(
     if predictions:  # every rank tagged its share of the sentences
         tagged = {index: tags for part in gather(found) for index, tags in part.items()}
         predicted = [tagged[index] for index in range(len(sentences))]
-    layers, tags = kept.result() if vectors else ([], [])
+    layers, tags = kept.result(vector_words, vector_seed) if vectors else ([], [])
     stats = sums.result() if sums is not None else None
     return PassResult(stats, layers, tags, predicted if predictions else [], kept_activations)

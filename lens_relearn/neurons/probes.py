@@ -9,6 +9,7 @@ of the same test words, the floor a probe must beat.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -62,12 +63,34 @@ class WordVectors:
         """Keep one batch: its words' tags and their vectors at every layer."""
         self.batches.append(([layer.float().cpu().numpy() for layer in layers], list(tags)))
 
-    def result(self) -> tuple[list[Float[np.ndarray, "words units"]], list[str]]:
+    def result(
+        self, max_words: int | None = None, seed: int = 0
+    ) -> tuple[list[Float[np.ndarray, "words units"]], list[str]]:
         """Each layer's ``[words, units]`` array and the tags, in the order one process adds them
-        (under ``torchrun``: every rank's batches, gathered)."""
+        (under ``torchrun``: every rank's batches, gathered); with ``max_words``, only the words of
+        ``sample_words``'s sample (the rest are never copied)."""
         batches = in_batch_order(self.batches)
-        layers = [np.concatenate(per_layer) for per_layer in zip(*(vectors for vectors, _ in batches), strict=True)]
-        return layers, [tag for _, tags in batches for tag in tags]
+        tags = [tag for _, batch_tags in batches for tag in batch_tags]
+        kept = sample_words(len(tags), max_words, seed)
+        per_layer = list(zip(*(vectors for vectors, _ in batches), strict=True))
+        if kept is None:
+            return [np.concatenate(chunks) for chunks in per_layer], tags
+        starts = np.cumsum([0] + [len(batch_tags) for _, batch_tags in batches])
+        rows = [kept[(kept >= start) & (kept < end)] - start for start, end in itertools.pairwise(starts)]
+        layers = [np.concatenate([chunk[at] for chunk, at in zip(chunks, rows, strict=True)]) for chunks in per_layer]
+        return layers, [tags[i] for i in kept]
+
+
+def sample_words(n: int, max_words: int | None, seed: int) -> np.ndarray | None:
+    """The positions, in order, of a seeded sample of ``max_words`` of ``n`` words (None: keep every word).
+
+    Example:
+        >>> sample_words(10, 3, seed=0).tolist(), sample_words(10, 20, seed=0)
+        ([5, 6, 9], None)
+    """
+    if max_words is None or n <= max_words:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, max_words, replace=False))
 
 
 def fit_probe(
@@ -162,9 +185,8 @@ def probe_layers(
     """
     train_labels = np.array([train_concept.covers(tag) for tag in train_tags])
     test_labels = np.array([test_concept.covers(tag) for tag in test_tags])
-    kept = np.arange(len(train_labels))
-    if max_train is not None and len(kept) > max_train:
-        kept = np.sort(np.random.default_rng(seed).choice(len(kept), max_train, replace=False))
+    sample = sample_words(len(train_labels), max_train, seed)
+    kept = np.arange(len(train_labels)) if sample is None else sample
     rows = []
     for layer, (fit_on, score_on) in enumerate(zip(train_vectors, test_vectors, strict=True)):
         probe = fit_probe(fit_on[kept], train_labels[kept], score_on, test_labels, seed=seed)

@@ -45,6 +45,8 @@ def describe_stage(
         aggregation=config.aggregation,
         statistics=True,
         vectors=needs.vectors,
+        vector_words=config.probe_words,
+        vector_seed=key.seed,
         predictions=inputs.corpus_is_validation,
         keep_activations=True,
         description="concept corpus",

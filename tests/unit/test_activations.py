@@ -6,7 +6,7 @@ from lens_relearn import LensRelearnError, load_model, load_ner
 from lens_relearn.data import Sentence
 from lens_relearn.data.alignment import encode, pool_words
 from lens_relearn.data.sentences import entity_class, find_concept
-from lens_relearn.models.sites import neuron_site
+from lens_relearn.models.sites import Neuron, neuron_site
 from lens_relearn.neurons.activations import (
     ActivationStats,
     collect_stats,
@@ -14,6 +14,7 @@ from lens_relearn.neurons.activations import (
     top_tokens,
     word_activations,
 )
+from lens_relearn.neurons.pruning import prune
 from lens_relearn.neurons.ranking import rank_neurons
 
 PLACES = ["Paris", "London", "Berlin", "Tokyo", "Rome", "Madrid"]
@@ -205,19 +206,26 @@ def test_planted_location_neuron_composition_is_all_places(planted):
     assert dict(zip(wider.classes, wider.composition[0].tolist(), strict=True))["LOC"] == 0.5
 
 
-def test_streamed_composition_equals_a_top_k_over_every_word():
+@pytest.mark.parametrize("batch_size", [4, 64])
+def test_streamed_composition_equals_a_top_k_over_every_word(batch_size):
+    """Ties go to the word the passes meet first (sentences shortest first): a pruned neuron, whose
+    every word ties, counts the first words, whatever the batches."""
     model, sentences = load_model("tiny-bert"), corpus(30, seed=5)
+    prune(model, [Neuron(1, 17)], site="mlp")
     stats = collect_stats(model, sentences, progress=False)
     neurons = [(0, 3), (1, 200), (1, 17)]
     described = top_tokens(
-        model, sentences, stats, neurons, n_examples=0, n_occurrences=25, batch_size=4, progress=False
+        model, sentences, stats, neurons, n_examples=0, n_occurrences=25, batch_size=batch_size, progress=False
     )
-    values = torch.cat(word_activations(model, sentences, neurons))  # words neurons, corpus order
-    classes = [stats.classes.index(entity_class(t)) for s in sentences for t in s.tags]
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))  # the order every pass streams them in
+    per_sentence = word_activations(model, sentences, neurons)
+    values = torch.cat([per_sentence[i] for i in order])  # words neurons
+    classes = torch.tensor([stats.classes.index(entity_class(t)) for i in order for t in sentences[i].tags])
     layer, unit = torch.tensor(neurons).T
-    z = ((values - stats.mean()[layer, unit].float()) / stats.std()[layer, unit].float()).abs()
+    z = ((values - stats.mean()[layer, unit].float()) / stats.std()[layer, unit].float().clamp(min=1e-8)).abs()
+    assert bool((z[:, 2] == z[0, 2]).all())  # the pruned neuron: one value, every word tied
     for column in range(len(neurons)):
-        chosen = z[:, column].topk(25).indices
-        expected = torch.bincount(torch.tensor(classes)[chosen], minlength=len(stats.classes)).double() / 25
+        chosen = z[:, column].sort(descending=True, stable=True).indices[:25]
+        expected = torch.bincount(classes[chosen], minlength=len(stats.classes)).double() / 25
         torch.testing.assert_close(described.composition[column], expected, rtol=0, atol=1e-12)
     assert torch.allclose(described.composition.sum(1), torch.ones(3, dtype=torch.float64))

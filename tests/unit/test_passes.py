@@ -18,10 +18,11 @@ from lens_relearn import (
     run_experiment,
     top_tokens,
 )
+from lens_relearn.data.sentences import CONLL_TAGS, find_concept
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons import activations
 from lens_relearn.neurons.passes import shared_pass
-from lens_relearn.neurons.probes import layer_vectors
+from lens_relearn.neurons.probes import layer_vectors, probe_layers, sample_words
 from lens_relearn.tagger.scores import score_predictions
 
 
@@ -44,6 +45,21 @@ def test_a_shared_pass_equals_the_separate_passes(spec, site, sentences):
     assert done.tags == tags and all(np.array_equal(a, b) for a, b in zip(done.vectors, vectors, strict=True))
     assert done.predictions == tagger.predict(sentences)
     assert score_predictions(sentences, done.predictions) == evaluate_tagger(tagger, sentences)
+
+
+def test_a_pass_keeps_the_vectors_of_the_words_a_capped_probe_trains_on(sentences):
+    tagger = Tagger(load_model("tiny-bert"), ["O", "B-LOC", "I-LOC"])
+    every = shared_pass(tagger, sentences, vectors=True)
+    sampled = shared_pass(tagger, sentences, vectors=True, vector_words=50, vector_seed=3)
+    kept = sample_words(len(every.tags), 50, seed=3)
+    assert len(kept) == 50 < len(every.tags)
+    assert sampled.tags == [every.tags[i] for i in kept]
+    assert all(np.array_equal(a, b[kept]) for a, b in zip(sampled.vectors, every.vectors, strict=True))
+    loc = find_concept("LOC", CONLL_TAGS)
+    test = shared_pass(tagger, sentences[:10], vectors=True)
+    capped = probe_layers(every.vectors, every.tags, loc, test.vectors, test.tags, loc, seed=3, max_train=50)
+    on_sample = probe_layers(sampled.vectors, sampled.tags, loc, test.vectors, test.tags, loc, seed=3, max_train=50)
+    assert capped.equals(on_sample)
 
 
 def test_a_pass_keeps_only_what_was_asked_for(sentences):
