@@ -272,7 +272,7 @@ class ActivationStore:
             self._file = open(Path(self._folder.name) / "activations.f32", "w+b")  # noqa: SIM115  closed in close()
         offset = self._file.seek(0, io.SEEK_END)
         for layer in kept:
-            self._file.write(memoryview(layer.numpy()))
+            self._file.write(layer.numpy().data)
         self.batches.append((batch, list(indices), (offset, (len(kept), *kept[0].shape))))
         self.spilled += 1
 
