@@ -29,6 +29,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import pandas as pd
 import torch
 from einops import rearrange
+from jaxtyping import Float
+from torch import Tensor
 
 from lens_relearn.data.sentences import Concept, Sentence
 from lens_relearn.errors import LensRelearnError
@@ -41,6 +43,7 @@ from lens_relearn.study.config import ExperimentConfig, arm_parts
 from lens_relearn.study.folders import StageKey, StudyFolder
 from lens_relearn.study.inputs import Inputs
 from lens_relearn.study.registry import Registry
+from lens_relearn.study.tables import token_vectors
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
 
@@ -133,6 +136,7 @@ class StudyContext:
         self, config: ExperimentConfig, inputs: Inputs, folder: StudyFolder, device: torch.device, progress: bool
     ) -> None:
         self.config, self.inputs, self.folder, self.device, self.progress = config, inputs, folder, device, progress
+        self._base_vectors: dict[int, Tensor] = {}
 
     @property
     def stages(self) -> list[str]:
@@ -156,6 +160,13 @@ class StudyContext:
     def prune_spec(self, seed: int) -> PruneSpec:
         """How the config prunes, with the base model's unit means when it masks to the mean."""
         return prune_spec(self.config, self.folder, seed, self.inputs.site.units)
+
+    def base_token_vectors(self, seed: int) -> Float[Tensor, "neurons dim"]:
+        """The ``token_vectors`` of the base model's top tokens (read from its neuron table once a seed)."""
+        if seed not in self._base_vectors:
+            table = self.folder.stage_table(StageKey(seed, None, "base"))
+            self._base_vectors[seed] = token_vectors(self.inputs.embedder, [text.split() for text in table.top_tokens])
+        return self._base_vectors[seed]
 
     def ablated_f1(self, tagger: Tagger, seed: int, ablated: Sequence[Neuron]) -> dict:
         """``headline_f1`` on the test split with some neurons ablated for the while (mask hooks)."""

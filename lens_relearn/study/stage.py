@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from einops import rearrange
 
 from lens_relearn.models.sites import Neuron
-from lens_relearn.neurons.activations import TopTokens, top_tokens
+from lens_relearn.neurons.activations import top_tokens
 from lens_relearn.neurons.passes import shared_pass
 from lens_relearn.study.analysis import AppliedRemoval, Needs, StageOutcome, StudyContext, TrainingMonitor
 from lens_relearn.study.folders import NEURON_TABLE, StageKey
 from lens_relearn.study.skeleton import rank
-from lens_relearn.study.tables import layer_table, neuron_table
+from lens_relearn.study.tables import layer_table, neuron_table, token_vectors
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import score_predictions
 
@@ -86,19 +86,17 @@ def describe_stage(
             activations=kept,
             progress=progress,
         )
-    base = None if key.arm is None else _read_top_tokens(study.folder.stage_table(StageKey(key.seed, None, "base")))
+    base_vectors = None if key.arm is None else study.base_token_vectors(key.seed)
     removed_neurons = removed.neurons if removed is not None else ()
     table = neuron_table(
-        ranking, described, inputs.embedder, base=base, concept_vector=inputs.concept_vector, pruned=removed_neurons
+        ranking,
+        described,
+        token_vectors(inputs.embedder, described.tokens),
+        base_vectors=base_vectors,
+        concept_vector=inputs.concept_vector,
+        pruned=removed_neurons,
     )
     table["mean"] = rearrange(stats.mean(), "layers units -> (layers units)").tolist()
     study.folder.write_stage_table(key, NEURON_TABLE, table)
     study.folder.write_stage_table(key, "layers", layer_table(ranking, removed_neurons))
     return StageOutcome(key, tagger, removed, scores, stats, ranking, table, on_corpus, on_test, trained, monitors)
-
-
-def _read_top_tokens(table) -> TopTokens:
-    """The top tokens of a finished stage, read back from its neuron table."""
-    neurons = tuple(Neuron(int(l), int(i)) for l, i in zip(table.layer, table["index"], strict=True))
-    tokens = tuple(tuple((w, 1.0) for w in text.split()) for text in table.top_tokens)
-    return TopTokens(neurons, tokens, tuple(() for _ in neurons))

@@ -64,6 +64,13 @@ def token_vector(embedder: Embedder, tokens: Sequence[tuple[str, float]] | Seque
     return embedder(words).mean(0)
 
 
+def token_vectors(
+    embedder: Embedder, tokens: Sequence[Sequence[tuple[str, float]] | Sequence[str]]
+) -> Float[Tensor, "neurons dim"]:
+    """``token_vector`` of each neuron's top tokens, stacked."""
+    return torch.stack([token_vector(embedder, neuron_tokens) for neuron_tokens in tokens])
+
+
 def cosine(a: Tensor, b: Tensor) -> Tensor:
     """Cosine similarity along the last dimension (0 where a vector is zero)."""
     return torch.nn.functional.cosine_similarity(a, b, dim=-1, eps=1e-8)
@@ -72,9 +79,9 @@ def cosine(a: Tensor, b: Tensor) -> Tensor:
 def neuron_table(
     ranking: Ranking,
     described: TopTokens,
-    embedder: Embedder,
+    vectors: Float[Tensor, "neurons dim"],
     *,
-    base: TopTokens | None,
+    base_vectors: Float[Tensor, "neurons dim"] | None,
     concept_vector: Tensor,
     pruned: Sequence[tuple[int, int]] = (),
 ) -> pd.DataFrame:
@@ -83,9 +90,9 @@ def neuron_table(
     Args:
         ranking: The stage's ranking.
         described: The stage's top tokens (for every neuron of the ranking).
-        embedder: Word vectors for the similarities.
-        base: The base model's top tokens, for ``similarity_to_base`` (None at the base stage:
-            the column is then 1.0).
+        vectors: Their ``token_vectors``, for the similarities.
+        base_vectors: The base model's, for ``similarity_to_base`` (None at the base stage: the
+            column is then 1.0).
         concept_vector: The mean vector of the concept's words, for ``concept_similarity``.
         pruned: The pruned neurons, flagged in ``pruned``.
 
@@ -93,12 +100,7 @@ def neuron_table(
         One row a neuron; with the class composition of its top-activating words when
         ``described`` has it: a ``share_{class}`` column a class and their ``entropy`` in bits.
     """
-    vectors = torch.stack([token_vector(embedder, tokens) for tokens in described.tokens])
-    if base is None:
-        to_base = torch.ones(len(vectors))
-    else:
-        base_vectors = torch.stack([token_vector(embedder, tokens) for tokens in base.tokens])
-        to_base = cosine(vectors, base_vectors)
+    to_base = torch.ones(len(vectors)) if base_vectors is None else cosine(vectors, base_vectors)
     layers = [n.layer for n in described.neurons]
     indices = [n.index for n in described.neurons]
     at = (torch.tensor(layers), torch.tensor(indices))
