@@ -11,13 +11,15 @@ its top-activating words when an analysis needs it), the neuron table and the la
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import pandas as pd
 from einops import rearrange
 
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import top_tokens
-from lens_relearn.neurons.passes import shared_pass
+from lens_relearn.neurons.passes import PassResult, shared_pass
+from lens_relearn.neurons.ranking import Ranking
 from lens_relearn.study.analysis import AppliedRemoval, Needs, StageOutcome, StudyContext, TrainingMonitor
 from lens_relearn.study.folders import NEURON_TABLE, StageKey
 from lens_relearn.study.skeleton import rank
@@ -71,8 +73,27 @@ def describe_stage(
     stats = on_corpus.stats
     assert stats is not None  # asked for
     ranking = rank(config, tagger, inputs, stats=stats, progress=progress)
-    site = inputs.site
-    assert on_corpus.activations is not None  # asked for
+    removed_neurons = removed.neurons if removed is not None else ()
+    table = _neuron_table(study, key, tagger, on_corpus, ranking, removed_neurons, composition=needs.composition)
+    study.folder.write_stage_table(key, NEURON_TABLE, table)
+    study.folder.write_stage_table(key, "layers", layer_table(ranking, removed_neurons))
+    return StageOutcome(key, tagger, removed, scores, stats, ranking, table, on_corpus, on_test, trained, monitors)
+
+
+def _neuron_table(
+    study: StudyContext,
+    key: StageKey,
+    tagger: Tagger,
+    on_corpus: PassResult,
+    ranking: Ranking,
+    pruned: Sequence[Neuron],
+    *,
+    composition: bool,
+) -> pd.DataFrame:
+    """Every neuron's row: its place in the ranking, its mean, its top tokens (from the activations
+    the pass kept, which are then closed) and their similarities."""
+    config, inputs, stats, site = study.config, study.inputs, on_corpus.stats, study.inputs.site
+    assert stats is not None and on_corpus.activations is not None  # asked for
     with contextlib.closing(on_corpus.activations) as kept:
         described = top_tokens(
             tagger.model,
@@ -82,21 +103,17 @@ def describe_stage(
             k=config.top_k,
             n_examples=0,
             max_types=config.max_types,
-            n_occurrences=config.composition_top if needs.composition else 0,
+            n_occurrences=config.composition_top if composition else 0,
             activations=kept,
-            progress=progress,
+            progress=study.progress,
         )
-    base_vectors = None if key.arm is None else study.base_token_vectors(key.seed)
-    removed_neurons = removed.neurons if removed is not None else ()
     table = neuron_table(
         ranking,
         described,
         token_vectors(inputs.embedder, described.tokens),
-        base_vectors=base_vectors,
+        base_vectors=None if key.arm is None else study.base_token_vectors(key.seed),
         concept_vector=inputs.concept_vector,
-        pruned=removed_neurons,
+        pruned=pruned,
     )
     table["mean"] = rearrange(stats.mean(), "layers units -> (layers units)").tolist()
-    study.folder.write_stage_table(key, NEURON_TABLE, table)
-    study.folder.write_stage_table(key, "layers", layer_table(ranking, removed_neurons))
-    return StageOutcome(key, tagger, removed, scores, stats, ranking, table, on_corpus, on_test, trained, monitors)
+    return table
