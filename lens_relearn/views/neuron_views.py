@@ -229,7 +229,7 @@ def neuron_views(
 
     Example sentences come from the concept corpus (``ExperimentConfig.concept_corpus``): sentences holding
     the neuron's top tokens at the first and the last stage shown, taken in turn. Each stage's
-    model is loaded once (``load_stage``, pruning applied) for all the neurons.
+    model is loaded once (``load_stage``, pruning applied) for all the neurons; the base model serves the corpus too.
 
     Args:
         out_dir: A finished study's folder.
@@ -261,7 +261,8 @@ def neuron_views(
             f"{run.path} has no neurons {missing} for seed {seed} (layers "
             f"0..{table.layer.max()}, indices 0..{table['index'].max()})."
         )
-    corpus, concept = load_concept_corpus(run.config, load_stage(run.path, "base", seed=seed).model)
+    base = load_stage(run.path, "base", seed=seed)
+    corpus, concept = load_concept_corpus(run.config, base.model)
     compositions = [
         {stage: shares.loc[(stage, *neuron)].to_dict() for stage in stages} if len(shares.columns) else None
         for neuron in neurons
@@ -275,11 +276,12 @@ def neuron_views(
     row_of = {sentence: row for row, sentence in enumerate(used)}
     values = {}
     for stage in stages if used else ():
-        tagger = load_stage(run.path, stage, seed=seed, arm=arm)
+        tagger = base if stage == "base" else load_stage(run.path, stage, seed=seed, arm=arm)
         values[stage] = word_activations(
             tagger.model, [corpus[i] for i in used], neurons, site=run.config.site, aggregation=run.config.aggregation
         )
         del tagger
+    del base
     views = []
     for column, (neuron, top, chosen, composition) in enumerate(
         zip(neurons, tops, examples, compositions, strict=True)
