@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from lens_relearn import parallel
+from lens_relearn.allocator import keep_freed_memory
 from lens_relearn.data.alignment import TruncationWarning
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.models.loading import load_model, quiet_libraries
@@ -29,7 +30,9 @@ from lens_relearn.tagger.training import Schedule, steps_per_epoch, train_tagger
 def launched(device: str | None, progress: bool) -> Iterator[torch.device]:
     """Where a run computes (``device``, or CUDA when there is one), with ``torch.distributed`` started under
     ``torchrun``; without ``progress``, transformers and datasets stay quiet. Sentences past the context are
-    said once a corpus when the inputs are checked (``load_inputs``), not again at every pass."""
+    said once a corpus when the inputs are checked (``load_inputs``), not again at every pass. Freed memory
+    stays in the process for the next tensor (``keep_freed_memory``)."""
+    keep_freed_memory()
     where = parallel.resolve_device(device)
     parallel.start(where)
     with contextlib.nullcontext() if progress else quiet_libraries(), warnings.catch_warnings():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
@@ -12,6 +13,7 @@ from lens_relearn.errors import LensRelearnError
 from lens_relearn.study.analysis import ANALYSES
 from lens_relearn.study.folders import SUMMARY_FILE, StudyFolder
 from lens_relearn.study.summary import StudySummary
+from lens_relearn.views.page import View
 
 T = TypeVar("T")
 
@@ -44,6 +46,12 @@ class FinishedStudy(StudyFolder):
     def ran(self, name: str) -> bool:
         """Whether the analysis of that name ran in this study."""
         return name in self.summary.analyses.ran
+
+    @cached_property
+    def view_makers(self) -> dict[tuple, Callable[[], View]]:
+        """What made each neuron view asked of this study so far, by ``(seed, arm, stages, sentences, neuron)``
+        (``neuron_views``)."""
+        return {}
 
     @cached_property
     def stages(self) -> list[str]:

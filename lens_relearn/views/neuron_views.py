@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import itertools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -230,6 +231,8 @@ def neuron_views(
     Example sentences come from the concept corpus (``ExperimentConfig.concept_corpus``): sentences holding
     the neuron's top tokens at the first and the last stage shown, taken in turn. Each stage's
     model is loaded once (``load_stage``, pruning applied) for all the neurons; the base model serves the corpus too.
+    A ``FinishedStudy`` keeps what its views were made of (``FinishedStudy.view_makers``): asked again, a view
+    reads no model again (and gets page ids of its own, so that one page can show it twice).
 
     Args:
         out_dir: A finished study's folder.
@@ -251,6 +254,17 @@ def neuron_views(
     if unknown := [stage for stage in stages if stage not in run.stages]:
         raise LensRelearnError(f"Unknown stages {unknown}; {run.path} has {', '.join(run.stages)}.")
     neurons = [(int(layer), int(index)) for layer, index in neurons]
+    key = (seed, arm, tuple(stages), n_sentences)
+    if missing := [n for n in dict.fromkeys(neurons) if (*key, n) not in run.view_makers]:
+        made = _view_makers(run, missing, seed=seed, arm=arm, stages=stages, n_sentences=n_sentences)
+        run.view_makers.update({(*key, neuron): maker for neuron, maker in zip(missing, made, strict=True)})
+    return [run.view_makers[(*key, neuron)]() for neuron in neurons]
+
+
+def _view_makers(
+    run: FinishedStudy, neurons: list[tuple[int, int]], *, seed: int, arm: str, stages: list[str], n_sentences: int
+) -> Sequence[Callable[[], View]]:
+    """What makes each neuron's view (its sentences and activations, read with each stage's model loaded once)."""
     table = run.table("neurons")
     table = table[(table.arm == arm) & (table.seed == seed)]
     indexed = table.set_index(["stage", "layer", "index"]).sort_index()
@@ -282,13 +296,14 @@ def neuron_views(
         )
         del tagger
     del base
-    views = []
+    makers = []
     for column, (neuron, top, chosen, composition) in enumerate(
         zip(neurons, tops, examples, compositions, strict=True)
     ):
         activations = {stage: [values[stage][row_of[i]][:, column].tolist() for i, _ in chosen] for stage in stages}
-        views.append(
-            neuron_view(
+        makers.append(
+            functools.partial(
+                neuron_view,
                 neuron,
                 [corpus[i].words for i, _ in chosen],
                 activations,
@@ -299,4 +314,4 @@ def neuron_views(
                 concept_classes=concept.members,
             )
         )
-    return views
+    return makers

@@ -190,6 +190,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0) -> Path:
         (plot_layer_saliency(out), CAPTIONS["layers"]),
         (plot_saliency_heatmap(out, seed=seed), CAPTIONS["heatmap"]),
     ]
+    browser = _browser(out, seed)  # first: its neuron views hold the blend section's, which then reads them
     fields = json.loads(config.to_json())
     title = f"Relearning {summary.concept} in {summary.model}"
     body = (
@@ -197,7 +198,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0) -> Path:
         f"<h2>F1 per stage</h2>{_f1_tables(out)}"
         f"<h2>Figures</h2>{''.join(figure_html(figure, caption) for figure, caption in figures)}"
         f"{_sections(out, seed)}"
-        f"{_browser(out, seed)}"
+        f"{browser}"
         f"<h2>Config</h2>{html_table(['field', 'value'], [(k, json.dumps(v)) for k, v in fields.items()])}"
     )
     path = out.report_path

@@ -14,6 +14,7 @@ PACKAGE = Path(lens_relearn.__file__).parent
 ORDER = [
     "errors",
     "parallel",
+    "allocator",
     "files",
     "stats",
     "models",

@@ -257,6 +257,19 @@ def test_neuron_views_of_a_run(tiny_run):
         assert all(f"<th>{stage}</th>" in view.body for stage in ("base", "round1", "round2"))
 
 
+def test_a_study_reads_each_neuron_view_once(tiny_run):
+    run = lr.open_run(tiny_run)
+    first = neuron_views(run, [(0, 1), (1, 2)], n_sentences=2)
+    made = dict(run.view_makers)
+    again = neuron_views(run, [(1, 2), (0, 3)], n_sentences=2)
+    assert [key[-1] for key in run.view_makers] == [(0, 1), (1, 2), (0, 3)]
+    assert all(run.view_makers[key] is maker for key, maker in made.items()), "asked again, read once"
+    assert again[0].body != first[1].body, "a page may show a view twice: each gets ids of its own"
+    assert re.sub(r"lens-relearn-[0-9a-f]{12}", "", again[0].body) == re.sub(
+        r"lens-relearn-[0-9a-f]{12}", "", first[1].body
+    )
+
+
 # Figures under each heading of the tiny study's report: the core's three, then each analysis that ran
 # (in registry order; regrowth needs prune_mode="weights", so it is listed under "skipped" instead).
 REPORT_FIGURES = {
