@@ -33,3 +33,8 @@ def test_a_step_of_adam_reuses_the_memory_the_step_before_freed():
     )
     # Without keep_freed_memory a step faults in three times the weight's size (Adam's temporaries), every step.
     assert float(done.stdout) < 1, f"a step faulted in {done.stdout.strip()} times the weight's size"
+
+
+def test_the_environment_can_keep_glibcs_defaults(monkeypatch):
+    monkeypatch.setenv("LENS_RELEARN_KEEP_FREED_MEMORY", "0")
+    assert lens_relearn.allocator.keep_freed_memory.__wrapped__() is False
