@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 
 QUICK = ["--preset", "quick", "--arms", "concept", "--rounds", "1", "--no-report"]
-TINY = ["--model", "tiny-bert", "--n-train", "120", "--n-validation", "40", "--n-test", "40", "--n-novel", "10"]
-TINY += ["--base-epochs", "1", "--rounds", "3"]
+TINY = [
+    *("--model", "tiny-bert", "--n-train", "120", "--n-validation", "40", "--n-test", "40", "--n-novel", "10"),
+    *("--base-epochs", "1", "--rounds", "3"),
+]
 MODES = {"defaults": "0", "kept": "1"}
 
 
