@@ -1,12 +1,11 @@
 """What one rank of tests/unit/test_distributed.py does under torchrun; rank 0 saves the results to OUT.
 
-    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/unit/ranks.py passes OUT
-    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/unit/ranks.py train OUT
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/unit/ranks.py OUT
 
 ``passes``: statistics, a shared pass (predictions, probe vectors) and every neuron's top tokens
 of tiny-bert on 40 synthetic validation sentences. ``train``: one epoch of a dropout-free tiny-bert
 tagger on 40 training sentences, global batch 8. Both also run in one process (``compute``), so
-the test compares the two.
+the test compares the two. OUT holds both, by name: one launch of torchrun serves both tests.
 """
 
 import os
@@ -55,8 +54,7 @@ def compute(what: str) -> dict:
 
 
 if __name__ == "__main__":
-    what, out = sys.argv[1], sys.argv[2]
     start(resolve_device("cpu"))
-    result = compute(what)
+    results = {what: compute(what) for what in ("passes", "train")}
     if is_main():
-        torch.save(result, out)
+        torch.save(results, sys.argv[1])

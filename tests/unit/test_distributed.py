@@ -1,5 +1,8 @@
 """Two ranks on the CPU (torchrun, gloo) against one process: passes, training, a study, a rank that dies, devices.
 
+The study on two ranks is the one whose rank 1 was killed and which was then run again: its folder,
+resumed, must hold what one process writes.
+
 Tolerances, and why:
 
 - Passes: a rank computes each of its batches exactly as one process does (the same batches,
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -58,11 +62,11 @@ STUDY = [
 ]
 
 
-def on_two_ranks(what: str, tmp_path: Path) -> dict:
-    out = tmp_path / f"{what}.pt"
-    subprocess.run(
-        [*TORCHRUN, str(HERE / "ranks.py"), what, str(out)], check=True, env=ENVIRONMENT, capture_output=True
-    )
+@pytest.fixture(scope="module")
+def on_two_ranks(tmp_path_factory) -> dict:
+    """What tests/unit/ranks.py computed on two ranks, by name ("passes", "train")."""
+    out = tmp_path_factory.mktemp("ranks") / "results.pt"
+    subprocess.run([*TORCHRUN, str(HERE / "ranks.py"), str(out)], check=True, env=ENVIRONMENT, capture_output=True)
     return torch.load(out, weights_only=False)
 
 
@@ -80,8 +84,8 @@ def ranks():
     sys.path.remove(str(HERE))
 
 
-def test_two_ranks_pass_over_sentences_as_one_process_does(ranks, tmp_path):
-    two, one = on_two_ranks("passes", tmp_path), ranks.compute("passes")
+def test_two_ranks_pass_over_sentences_as_one_process_does(on_two_ranks, ranks):
+    two, one = on_two_ranks["passes"], ranks.compute("passes")
     for name, value in one["stats"].items():
         torch.testing.assert_close(two["stats"][name], value, rtol=1e-9, atol=1e-9, msg=name)
     assert torch.equal(two["stats"]["count"], one["stats"]["count"])
@@ -98,8 +102,8 @@ def test_two_ranks_pass_over_sentences_as_one_process_does(ranks, tmp_path):
     assert torch.equal(two["composition"], one["composition"])
 
 
-def test_one_epoch_on_two_ranks_trains_as_one_process_with_the_same_global_batch(ranks, tmp_path):
-    two, one = on_two_ranks("train", tmp_path), ranks.compute("train")
+def test_one_epoch_on_two_ranks_trains_as_one_process_with_the_same_global_batch(on_two_ranks, ranks):
+    two, one = on_two_ranks["train"], ranks.compute("train")
     assert len(two["losses"]) == len(one["losses"]) == 5
     torch.testing.assert_close(torch.tensor(two["losses"]), torch.tensor(one["losses"]), rtol=1e-5, atol=0)
     moved = 0
@@ -122,27 +126,6 @@ def files(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
 
-def test_a_study_on_two_ranks_writes_what_one_process_writes(tiny_run, tmp_path):
-    out = tmp_path / "run"
-    finished = subprocess.run(
-        [sys.executable, "-m", "lens_relearn", *STUDY, "--nproc", "2", "--out", str(out)],
-        env=ENVIRONMENT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr[-3000:]
-    assert files(out) == files(tiny_run) - {"report.html"}
-    one, two = (json.loads((folder / "summary.json").read_text()) for folder in (tiny_run, out))
-    assert keys(two) == keys(one)
-    for curve in ("f1", "concept_f1"):
-        for a, b in zip(
-            [one[curve]["base"], *one[curve]["rounds"]], [two[curve]["base"], *two[curve]["rounds"]], strict=True
-        ):
-            assert abs(a - b) <= 0.05
-    assert finished.stdout.startswith("tiny-bert: 102 of 512 mlp neurons removed") and finished.stderr == ""
-
-
 def worker_of(out: Path, local_rank: int) -> int | None:
     """The pid of the torchrun worker of ``local_rank`` that writes into ``out``."""
     for proc in Path("/proc").iterdir():
@@ -157,8 +140,18 @@ def worker_of(out: Path, local_rank: int) -> int | None:
     return None
 
 
-def test_a_rank_that_dies_ends_the_run_with_a_clear_error_and_a_rerun_resumes(tmp_path):
-    out = tmp_path / "run"
+class KilledAndRerun(NamedTuple):
+    """A tiny study on two ranks whose rank 1 was killed once its first pruned stage was written, then rerun."""
+
+    out: Path
+    killed: subprocess.CompletedProcess
+    summary_after_kill: bool
+    rerun: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def killed_and_rerun(tmp_path_factory) -> KilledAndRerun:
+    out = tmp_path_factory.mktemp("two_ranks") / "run"
     command = [sys.executable, "-m", "lens_relearn", *STUDY, "--nproc", "2", "--out", str(out)]
     process = subprocess.Popen(command, env=ENVIRONMENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = out / "seed0" / "concept" / "pruned" / "stage.json"
@@ -168,13 +161,35 @@ def test_a_rank_that_dies_ends_the_run_with_a_clear_error_and_a_rerun_resumes(tm
     victim = worker_of(out, 1)
     assert victim is not None, "rank 1 is running"
     os.kill(victim, signal.SIGKILL)
-    _, errors = process.communicate(timeout=600)
-    assert process.returncode == 2
-    assert "lens-relearn: error: a rank of the 2 stopped" in errors and "Run the same command again" in errors
-    assert not (out / "summary.json").exists()
-    again = subprocess.run(command, env=ENVIRONMENT, capture_output=True, text=True, check=False)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads((out / "summary.json").read_text())["concept_f1"]["rounds"]
+    output, errors = process.communicate(timeout=600)
+    killed = subprocess.CompletedProcess(command, process.returncode, output, errors)
+    summary_after_kill = (out / "summary.json").exists()
+    rerun = subprocess.run(command, env=ENVIRONMENT, capture_output=True, text=True, check=False)
+    return KilledAndRerun(out, killed, summary_after_kill, rerun)
+
+
+def test_a_rank_that_dies_ends_the_run_with_a_clear_error_and_a_rerun_resumes(killed_and_rerun):
+    killed, rerun = killed_and_rerun.killed, killed_and_rerun.rerun
+    assert killed.returncode == 2
+    assert "lens-relearn: error: a rank of the 2 stopped" in killed.stderr
+    assert "Run the same command again" in killed.stderr
+    assert not killed_and_rerun.summary_after_kill
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads((killed_and_rerun.out / "summary.json").read_text())["concept_f1"]["rounds"]
+
+
+def test_a_study_on_two_ranks_writes_what_one_process_writes(killed_and_rerun, tiny_run):
+    out, finished = killed_and_rerun.out, killed_and_rerun.rerun
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert files(out) == files(tiny_run) - {"report.html"}
+    one, two = (json.loads((folder / "summary.json").read_text()) for folder in (tiny_run, out))
+    assert keys(two) == keys(one)
+    for curve in ("f1", "concept_f1"):
+        for a, b in zip(
+            [one[curve]["base"], *one[curve]["rounds"]], [two[curve]["base"], *two[curve]["rounds"]], strict=True
+        ):
+            assert abs(a - b) <= 0.05
+    assert finished.stdout.startswith("tiny-bert: 102 of 512 mlp neurons removed") and finished.stderr == ""
 
 
 @pytest.mark.parametrize(
