@@ -36,6 +36,7 @@ TINY = [
     "--rounds",
     "3",
     "--quiet",
+    "--no-report",
 ]
 
 
