@@ -149,7 +149,8 @@ def _stream(
                 yield batch, indices, current["words"], output.last_hidden_state.float()
                 bar.update(len(indices))
     finally:
-        model.train(was_training)
+        if was_training:  # eval() left every module in eval mode: nothing to restore otherwise
+            model.train()
 
 
 class StatsSums:

@@ -95,7 +95,8 @@ def rank_by_attribution(
                 rise += _batch_rise(tagger, chunk, concept, kept)
                 bar.update(len(chunk))
     finally:
-        tagger.train(was_training)
+        if was_training:  # eval() left every module in eval mode: nothing to restore otherwise
+            tagger.train()
     scores = rise[0] / in_concept - rise[1] / in_others
     return Ranking(concept.name, "attribution", site, scores.float())
 

@@ -135,7 +135,8 @@ class Tagger(nn.Module):
             chunk = [sentences[i] for i in indices]
             batch = self.encode(chunk)
             found.update(zip(indices, self.decode(self(batch), chunk, batch), strict=True))
-        self.train(was_training)
+        if was_training:  # eval() left every module in eval mode: nothing to restore otherwise
+            self.train()
         tagged = {index: tags for part in gather(found) for index, tags in part.items()}  # every rank's share
         return [tagged[index] for index in range(len(sentences))]
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lens_relearn import LensRelearnError, Tagger, evaluate_tagger, load_model, train_tagger
+from lens_relearn import LensRelearnError, Tagger, collect_stats, evaluate_tagger, load_model, train_tagger
 from lens_relearn.data import CONLL_TAGS, Sentence
 from lens_relearn.tagger import concept_scores, entity_scores
 from lens_relearn.tagger.training import Schedule
@@ -146,6 +146,20 @@ def test_masked_unit_stays_zero_through_training_and_evaluation():
     evaluate_tagger(tagger, SENTENCES, batch_size=8)
     assert len(seen) == 6 + 3
     assert all(torch.all(batch == 0) for batch in seen)
+
+
+def modes(tagger: Tagger) -> set[bool]:
+    """The training flags of every module, the wrapped Hugging Face model's (and its dropouts) included."""
+    return {m.training for m in (*tagger.modules(), *tagger.model.original_model.modules())}
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_a_pass_over_sentences_leaves_the_tagger_in_the_mode_it_found(training):
+    tagger = make_tagger().train(training)
+    tagger.predict(SENTENCES[:2])
+    assert modes(tagger) == {training}
+    collect_stats(tagger.model, SENTENCES[:2], progress=False)
+    assert modes(tagger) == {training}
 
 
 def test_words_past_the_context_are_predicted_o():
