@@ -51,24 +51,30 @@ class InputEmbedder:
         self.cache: dict[str, Tensor] = {}
 
     def __call__(self, words: Sequence[str]) -> Float[Tensor, "words dim"]:
-        for word in words:
-            if word not in self.cache:
-                ids = self.tokenizer(self.prefix + word, add_special_tokens=False)["input_ids"]
+        new = list(dict.fromkeys(word for word in words if word not in self.cache))
+        if new:  # one call of the tokenizer for every word not seen yet
+            tokenized = self.tokenizer([self.prefix + word for word in new], add_special_tokens=False)["input_ids"]
+            for word, ids in zip(new, tokenized, strict=True):
                 self.cache[word] = self.matrix[ids].mean(0) if ids else torch.zeros(self.matrix.shape[1])
         return torch.stack([self.cache[word] for word in words])
 
 
 def token_vector(embedder: Embedder, tokens: Sequence[tuple[str, float]] | Sequence[str]) -> Tensor:
     """The mean embedding of a list of top tokens (``(word, score)`` pairs or words)."""
-    words = [t[0] if isinstance(t, tuple) else t for t in tokens]
-    return embedder(words).mean(0)
+    return embedder(_words(tokens)).mean(0)
+
+
+def _words(tokens: Sequence[tuple[str, float]] | Sequence[str]) -> list[str]:
+    return [t[0] if isinstance(t, tuple) else t for t in tokens]
 
 
 def token_vectors(
     embedder: Embedder, tokens: Sequence[Sequence[tuple[str, float]] | Sequence[str]]
 ) -> Float[Tensor, "neurons dim"]:
-    """``token_vector`` of each neuron's top tokens, stacked."""
-    return torch.stack([token_vector(embedder, neuron_tokens) for neuron_tokens in tokens])
+    """``token_vector`` of each neuron's top tokens, stacked (the embedder is called once, with every word)."""
+    words = [_words(neuron_tokens) for neuron_tokens in tokens]
+    vectors = embedder([word for neuron_words in words for word in neuron_words])
+    return torch.stack([part.mean(0) for part in vectors.split([len(neuron_words) for neuron_words in words])])
 
 
 def cosine(a: Tensor, b: Tensor) -> Tensor:
