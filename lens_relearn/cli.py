@@ -117,9 +117,11 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
+    from lens_relearn.models.loading import quiet_libraries
     from lens_relearn.views.report import write_report
 
-    path = write_report(args.dir, seed=args.seed)
+    with quiet_libraries():  # the stages' models load without a bar each: the command says one line
+        path = write_report(args.dir, seed=args.seed)
     print(f"report: {path.resolve()}")
 
 

@@ -241,7 +241,7 @@ def test_a_saved_dataset_dict_runs_a_study(tmp_path):
     assert summary.concept_corpus.concept_words == sum(t.endswith("LOC") for s in data.validation for t in s.tags)
 
 
-def test_quiet_run_writes_nothing_to_stderr(tmp_path):
+def test_a_quiet_run_and_the_report_command_write_nothing_to_stderr(tmp_path, capsys):
     """A local checkpoint folder is loaded with ``from_pretrained``, which shows a bar unless told not to,
     at every stage and again for the report's neuron views."""
     model, tokenizer = _tiny_model("tiny-bert")
@@ -267,4 +267,7 @@ def test_quiet_run_writes_nothing_to_stderr(tmp_path):
     )
     assert finished.returncode == 0, finished.stderr
     assert finished.stderr == ""
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().err == "", "the report command loads the stages' models without a bar"
     assert finished.stdout.splitlines()[-1] == f"report:  {(tmp_path / 'run' / 'report.html').resolve()}"
