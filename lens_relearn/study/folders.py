@@ -121,7 +121,8 @@ class RunFolder:
                 f"{self.path} holds a {held}, not a {self.KIND}: `{self.COMMAND}` will not write into it. "
                 "Give --out another folder."
             )
-        stored, wanted = read_json(self.path / RUN_FILE)["config"], json.loads(config.to_json())
+        # Read back through the config class: a field added since the folder was written takes its default.
+        stored, wanted = json.loads(self.config.to_json()), json.loads(config.to_json())
         if stored != wanted:
             changed = sorted(k for k in {*stored, *wanted} if stored.get(k) != wanted.get(k))
             raise LensRelearnError(

@@ -6,6 +6,7 @@ folder of another kind, or of another config, stops before it writes anything. T
 copies of the shared tiny study (``tiny_run``), byte for byte.
 """
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -118,6 +119,16 @@ def test_a_study_of_another_config_is_refused_and_writes_nothing(change, differs
     with pytest.raises(LensRelearnError, match=message):
         run_experiment(tiny_study.config.replace(**change), study_copy, progress=False)
     assert_unchanged(study_copy, before)
+
+
+def test_a_folder_written_before_a_config_field_existed_resumes_with_its_default(study_copy, tiny_study):
+    """A field added since (here ``mask_lr``, at its default) is read back as its default: the same config."""
+    record = json.loads((study_copy / "run.json").read_text())
+    del record["config"]["mask_lr"]
+    (study_copy / "run.json").write_text(json.dumps(record))
+    stages = {path: path.read_bytes() for path in study_copy.rglob("stage.json")}
+    run_experiment(tiny_study.config, study_copy, progress=False)  # accepted: every stage is finished already
+    assert stages and all(path.read_bytes() == record for path, record in stages.items())
 
 
 def cut_in_half(path: Path) -> None:
