@@ -16,7 +16,8 @@ from pathlib import Path
 
 from lens_relearn.errors import LensRelearnError
 
-PRESET_NAMES = ("quick", "default", "default3", "paper")  # lens_relearn.study.config.PRESETS, without importing torch
+# lens_relearn.study.config.PRESETS, without importing torch
+PRESET_NAMES = ("quick", "default", "default3", "compare", "paper")
 REMOVAL_PRESET_NAMES = ("removal",)  # lens_relearn.study.config.REMOVAL_PRESETS
 
 if typing.TYPE_CHECKING:

@@ -6,6 +6,7 @@ sections and figures are in ``lens_relearn.views``.
 
 from lens_relearn.analyses.blend import Blend, BlendSummary
 from lens_relearn.analyses.collateral import Collateral, CollateralSummary
+from lens_relearn.analyses.comparison import Comparison, ComparisonSummary
 from lens_relearn.analyses.probes import Probes, ProbesSummary
 from lens_relearn.analyses.recovery import Recovery, RecoverySummary
 from lens_relearn.analyses.redistribution import Redistribution, RedistributionSummary
@@ -23,6 +24,7 @@ for _analysis in (
     Redistribution(),
     Blend(),
     Regrowth(),
+    Comparison(),
 ):
     register_analysis(_analysis, replace=True)
 
@@ -31,6 +33,8 @@ __all__ = [
     "BlendSummary",
     "Collateral",
     "CollateralSummary",
+    "Comparison",
+    "ComparisonSummary",
     "Probes",
     "ProbesSummary",
     "Recovery",

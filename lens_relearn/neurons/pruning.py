@@ -73,9 +73,7 @@ class PrunedNeurons:
         zeroed weights are no longer masked, so training may regrow them; the zeroed weights
         are not restored.
         """
-        for hook_point, handle in self._hooks:
-            handle.hook.remove()
-            hook_point.fwd_hooks[:] = [h for h in hook_point.fwd_hooks if h is not handle]
+        take_off(self._hooks)
         for gradient_mask in self._gradient_masks:
             gradient_mask.remove()
 
@@ -94,6 +92,13 @@ class PrunedNeurons:
             "norm": sum(squares.values()) ** 0.5,
             "per_layer": {layer: total**0.5 for layer, total in squares.items()},
         }
+
+
+def take_off(hooks: Iterable[tuple[HookPoint, LensHandle]]) -> None:
+    """Take permanent hooks off their hook points (also from TransformerLens's own hook lists)."""
+    for hook_point, handle in hooks:
+        handle.hook.remove()
+        hook_point.fwd_hooks[:] = [h for h in hook_point.fwd_hooks if h is not handle]
 
 
 def _check_neurons(site: NeuronSite, neurons: Iterable[Sequence[Any]], what: str) -> list[Neuron]:

@@ -136,6 +136,7 @@ class StudyContext:
         self, config: ExperimentConfig, inputs: Inputs, folder: StudyFolder, device: torch.device, progress: bool
     ) -> None:
         self.config, self.inputs, self.folder, self.device, self.progress = config, inputs, folder, device, progress
+        self.sections: dict[str, Any] = {}  # the summary sections of the analyses summarised so far, by name
         self._base_vectors: dict[int, Tensor] = {}
 
     @property
@@ -224,7 +225,8 @@ class Analysis:
         return None
 
     def summarise(self, study: StudyContext) -> Any:
-        """Its summary section (a ``summary_type``), after every seed; it may write its run tables."""
+        """Its summary section (a ``summary_type``), after every seed; it may write its run tables and read the
+        sections of the analyses it requires (``study.sections``: they are summarised first)."""
         return None
 
 

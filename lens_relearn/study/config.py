@@ -116,6 +116,8 @@ class ExperimentConfig:
         "validation sentences (a fixed, seeded subset) scored during training for the recovery curves; 0: none", 50
     )
     monitor_every: int | None = _help("steps between recovery-curve points (default: a tenth of a round)", None)
+    mask_steps: int = _help("learned_mask arms: optimisation steps of the gates, a batch each", 100)
+    mask_lr: float = _help("learned_mask arms: Adam's learning rate for the gates", 0.05)
 
     def __post_init__(self) -> None:
         """Refuse impossible configs before anything is loaded or trained."""
@@ -146,6 +148,7 @@ class ExperimentConfig:
             "primed_top",
             "composition_top",
             "probe_words",
+            "mask_steps",
         ):
             if getattr(self, name) < 1:
                 raise LensRelearnError(f"{name}={getattr(self, name)} must be at least 1.")
@@ -164,8 +167,9 @@ class ExperimentConfig:
             raise LensRelearnError(f"prune_fraction={self.prune_fraction} must lie in [0, 1].")
         if not 0 <= self.warmup_fraction < 1:
             raise LensRelearnError(f"warmup_fraction={self.warmup_fraction} must lie in [0, 1).")
-        if not self.lr > 0:
-            raise LensRelearnError(f"lr={self.lr} must be greater than 0.")
+        for name in ("lr", "mask_lr"):
+            if not getattr(self, name) > 0:
+                raise LensRelearnError(f"{name}={getattr(self, name)} must be greater than 0.")
 
     def to_json(self) -> str:
         """The config as JSON."""
@@ -255,6 +259,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "seeds": (0, 1, 2),
         "arms": ("concept", "random", "concept@without_concept", "concept@concept_as_o"),
     },
+    "compare": {  # the default study with every removal, each also retrained without the concept (docs/design.md §24)
+        **PRESETS_DEFAULT,
+        "arms": tuple(
+            f"{removal}{condition}"
+            for condition in ("", "@without_concept")
+            for removal in ("concept", "random", "learned_mask", "erase")
+        ),
+    },
     "paper": {
         "site": "resid",
         "prune_fraction": 0.5,
@@ -268,7 +280,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **changes: Any) -> ExperimentConfig:
-    """A preset config (``quick``, ``default``, ``default3``, ``paper``) with some fields changed.
+    """A preset config (``quick``, ``default``, ``default3``, ``compare``, ``paper``) with some fields changed.
 
     A preset's sizes are those of the synthetic corpus: with other data, every split is used
     whole unless a size is among ``changes``.

@@ -36,6 +36,7 @@ from lens_relearn.study.registry import Registry
 from lens_relearn.tagger.model import Tagger
 
 PRUNED_FILE = "pruned.json"
+RECORD_FILE = "removal.json"  # what a removal says of how it chose (its steps, its seconds), beside its choice
 
 
 @dataclass(frozen=True)

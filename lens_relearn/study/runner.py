@@ -64,8 +64,10 @@ class _Study:
                 if not path.is_file() and (record := analysis.after_seed(study, seed)) is not None:
                     write_json(path, record)
         summary = core_summary(study, [analysis.name for analysis in self.analyses], skipped)
-        sections = {analysis.name: analysis.summarise(study) for analysis in self.analyses}
-        return dataclasses.replace(summary, sections={k: v for k, v in sections.items() if v is not None})
+        for analysis in self.analyses:
+            if (section := analysis.summarise(study)) is not None:
+                study.sections[analysis.name] = section
+        return dataclasses.replace(summary, sections=dict(study.sections))
 
     def _base(self, seed: int) -> None:
         study, key = self.study, StageKey(seed, None, "base")

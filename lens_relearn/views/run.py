@@ -11,12 +11,14 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lens_relearn.analyses.comparison import ComparisonSummary
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.study.runner import load_stage
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.views.blend import plot_blend
 from lens_relearn.views.collateral import plot_collateral
+from lens_relearn.views.comparison import comparison_rows, plot_comparison
 from lens_relearn.views.finished import FinishedStudy
 from lens_relearn.views.neuron_views import neuron_trajectory, neuron_views
 from lens_relearn.views.page import View
@@ -146,6 +148,15 @@ class Run(FinishedStudy):
     def plot_regrowth(self) -> Figure:
         """What regrown pruned units carry, per round (``plot_regrowth``; weights mode, unfrozen)."""
         return plot_regrowth(self)
+
+    def plot_comparison(self) -> Figure:
+        """Every arm's concept F1 after its removal and after retraining, and its cost (``plot_comparison``)."""
+        return plot_comparison(self)
+
+    def comparison_table(self) -> pd.DataFrame:
+        """The removals side by side, one row an arm (the ``comparison`` analysis's table)."""
+        header, rows = comparison_rows(self.section(ComparisonSummary))
+        return pd.DataFrame(rows, columns=header).set_index("arm")
 
     def stage(self, stage: str, *, seed: int = 0, arm: str | None = None) -> Tagger:
         """The tagger of a stage with its arm's pruning applied (``load_stage``)."""

@@ -1,5 +1,6 @@
 """One tiny finished study shared by the view and wiring tests, with its stages' live logits."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import torch
 
 from lens_relearn import load_ner
 from lens_relearn.study.config import ExperimentConfig, preset
-from lens_relearn.study.runner import run_experiment
+from lens_relearn.study.runner import StageObserver, run_experiment
 
 TINY_STUDY = preset(
     "quick",
@@ -34,19 +35,31 @@ class TinyStudy:
 
 
 @pytest.fixture(scope="session")
-def tiny_study(tmp_path_factory) -> TinyStudy:
+def live_logits() -> Callable[[list], tuple[StageObserver, dict]]:
+    """``observer, live = live_logits(probe)``: a stage observer that records, as each stage is described, the
+    live model's logits on ``probe`` into ``live``, by ``(arm or "base", stage)``."""
+
+    def make(probe: list) -> tuple[StageObserver, dict]:
+        live = {}
+
+        def record_logits(outcome):
+            tagger, was_training = outcome.tagger, outcome.tagger.training
+            with torch.no_grad():
+                live[outcome.key.arm or "base", outcome.key.stage] = tagger.eval()(tagger.encode(probe))
+            tagger.train(was_training)
+
+        return record_logits, live
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory, live_logits) -> TinyStudy:
     """The tiny-bert study (every arm, two rounds), its live logits recorded as each stage is described."""
     out = tmp_path_factory.mktemp("tiny-study") / "run"
     probe = load_ner("synthetic", n_train=1, n_validation=6, n_test=1, n_novel=0).validation
-    live = {}
-
-    def record_logits(outcome):
-        tagger, was_training = outcome.tagger, outcome.tagger.training
-        with torch.no_grad():
-            live[outcome.key.arm or "base", outcome.key.stage] = tagger.eval()(tagger.encode(probe))
-        tagger.train(was_training)
-
-    run_experiment(TINY_STUDY, out, progress=False, observer=record_logits)
+    observer, live = live_logits(probe)
+    run_experiment(TINY_STUDY, out, progress=False, observer=observer)
     return TinyStudy(out, TINY_STUDY, probe, live)
 
 

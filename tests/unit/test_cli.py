@@ -83,8 +83,8 @@ def no_model(monkeypatch):
         (
             ["--arms", "concept", "shuffled"],
             "The arm 'shuffled' names the removal 'shuffled', which is not registered (the registered ones are "
-            "concept, random, none); an arm is a removal's name, optionally followed by @without_concept or "
-            "@concept_as_o.",
+            "concept, random, none, learned_mask, erase); an arm is a removal's name, optionally followed by "
+            "@without_concept or @concept_as_o.",
         ),
     ],
     ids=["ranking", "site", "aggregation", "prune-mode", "prune-value", "arms"],
