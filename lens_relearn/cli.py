@@ -412,7 +412,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
     """The ``sweep`` command."""
     from lens_relearn.neurons.ranking import METHODS
-    from lens_relearn.study.sweep import FRACTIONS
+    from lens_relearn.study.sweep import FRACTIONS, SWEEP_METHODS
 
     sweep = commands.add_parser(
         "sweep",
@@ -424,7 +424,13 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
     )
     sweep.add_argument("--preset", default="default", choices=PRESET_NAMES, help="as for run")
     sweep.add_argument("--out", required=True, help="folder for the results (a rerun resumes)")
-    sweep.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="ranking methods")
+    sweep.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        choices=SWEEP_METHODS,
+        help="ranking methods, and learned_mask (a mask learned at each fraction: slower)",
+    )
     sweep.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS), help="shares of neurons")
     sweep.add_argument("--random-seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the random draws")
     sweep.add_argument("--quiet", action="store_true", help="print only the final table and paths")

@@ -32,6 +32,7 @@ class LearnedMaskNeurons(NeuronRemoval):
             site=config.site,
             steps=config.mask_steps,
             lr=config.mask_lr,
+            forget=config.mask_forget,
             batch_size=config.batch_size,
             seed=context.key.seed,
             progress=False,

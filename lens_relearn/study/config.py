@@ -11,6 +11,7 @@ from lens_relearn.data.alignment import Aggregation
 from lens_relearn.data.sentences import RETRAIN_DATA, RetrainData
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Site
+from lens_relearn.neurons.masks import MaskForget
 from lens_relearn.neurons.pruning import Mode, Value
 from lens_relearn.neurons.ranking import Method
 
@@ -117,7 +118,8 @@ class ExperimentConfig:
     )
     monitor_every: int | None = _help("steps between recovery-curve points (default: a tenth of a round)", None)
     mask_steps: int = _help("learned_mask arms: optimisation steps of the gates, a batch each", 100)
-    mask_lr: float = _help("learned_mask arms: Adam's learning rate for the gates", 0.05)
+    mask_lr: float = _help("learned_mask arms: the gates' step size", 0.05)
+    mask_forget: MaskForget = _help("learned_mask arms: the concept's words become O, or lose their tag", "outside")
 
     def __post_init__(self) -> None:
         """Refuse impossible configs before anything is loaded or trained."""

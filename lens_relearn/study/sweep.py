@@ -1,6 +1,7 @@
 """The selectivity sweep: how much of the concept, and how much of everything else, pruning removes.
 
-For every ranking method and several fractions of the site's neurons, the base tagger is pruned
+For every ranking method (and, when asked, a learned mask: ``lens_relearn.neurons.masks``) and
+several fractions of the site's neurons, the base tagger is pruned
 (mask hooks, no retraining) and scored on the test split: the concept's F1 and the mean F1 of
 the other entity types. As many random neurons, drawn with several seeds, are the reference.
 One line a method in the plane (other types' F1, concept F1) is the method's frontier: the best
@@ -20,6 +21,7 @@ from lens_relearn import parallel
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import collect_stats
+from lens_relearn.neurons.masks import learn_mask
 from lens_relearn.neurons.pruning import PruneSpec, random_neurons
 from lens_relearn.neurons.ranking import METHODS, Ranking
 from lens_relearn.stats import selectivity
@@ -32,6 +34,8 @@ from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.1, 0.2)
+LEARNED_MASK = "learned_mask"  # a sweep method beside the rankings: a mask learned at each fraction's budget
+SWEEP_METHODS: tuple[str, ...] = (*METHODS, LEARNED_MASK)
 CONCEPT_GOAL, OTHERS_GOAL = 0.5, 0.9  # concept F1 at most half its base, other types at least 90% of theirs
 
 
@@ -52,7 +56,8 @@ def selectivity_sweep(
             base training (``seeds[0]``), or ``base_checkpoint``.
         out_dir: Where ``run.json``, the base tagger (``base/``), ``sweep.csv`` and ``summary.json``
             (the best pruning) go. A folder with a sweep of the same config keeps its base tagger and its finished rows.
-        methods: Ranking methods (``METHODS``).
+        methods: Ranking methods (``METHODS``), and ``learned_mask`` (a mask learned at each fraction's budget
+            with the config's ``mask_*`` settings: one optimisation a fraction).
         fractions: Shares of the site's neurons to prune.
         random_seeds: Seeds of the random reference (one row a seed and fraction).
         progress: Show progress bars.
@@ -68,8 +73,8 @@ def selectivity_sweep(
         LensRelearnError: An unknown method, a fraction outside (0, 1], or a folder that holds
             another kind of run or a sweep of another config (nothing is written then).
     """
-    if unknown := [m for m in methods if m not in METHODS]:
-        raise LensRelearnError(f"Unknown ranking methods {unknown}; choose among {', '.join(METHODS)}.")
+    if unknown := [m for m in methods if m not in SWEEP_METHODS]:
+        raise LensRelearnError(f"Unknown sweep methods {unknown}; choose among {', '.join(SWEEP_METHODS)}.")
     if bad := [f for f in fractions if not 0 < f <= 1]:
         raise LensRelearnError(f"Fractions {bad} are outside (0, 1].")
     folder = SweepFolder(out_dir)
@@ -122,6 +127,10 @@ def _sweep(
             for seed in random_seeds:
                 score(method, fraction, seed, random_neurons(tagger.model, count, site=config.site, seed=seed))
             continue
+        if method == LEARNED_MASK:
+            if (method, fraction, 0) not in finished:  # one optimisation a fraction, on the training split
+                score(method, fraction, 0, list(_learned(config, inputs, tagger, count)))
+            continue
         if method not in rankings:
             rankings[method] = rank(config.replace(ranking=method), tagger, inputs, stats=stats, progress=False)
         score(method, fraction, 0, rankings[method].top(count))
@@ -130,6 +139,22 @@ def _sweep(
     summary["best"] = best_pruning(table)
     folder.write_summary(summary)
     return table
+
+
+def _learned(config: ExperimentConfig, inputs: Inputs, tagger: Tagger, count: int) -> tuple[Neuron, ...]:
+    """The ``count`` units a mask learned with the config's settings removes (seed 0, as the sweep's rankings)."""
+    return learn_mask(
+        tagger,
+        inputs.data.train,
+        inputs.concept,
+        count,
+        site=config.site,
+        steps=config.mask_steps,
+        lr=config.mask_lr,
+        forget=config.mask_forget,
+        batch_size=config.batch_size,
+        progress=False,
+    ).neurons
 
 
 def best_pruning(table: pd.DataFrame) -> dict | None:

@@ -2,13 +2,15 @@
 
 import json
 import math
+import shutil
 
 import pandas as pd
 import pytest
 
 from lens_relearn import LensRelearnError, Tagger, collect_stats, evaluate_tagger, rank_neurons
 from lens_relearn.cli import main
-from lens_relearn.data import load_ner
+from lens_relearn.data import find_concept, load_ner
+from lens_relearn.neurons.masks import learn_mask
 from lens_relearn.neurons.pruning import prune
 from lens_relearn.study import skeleton
 from lens_relearn.study import sweep as sweep_module
@@ -69,10 +71,34 @@ def test_a_folder_keeps_to_one_config_and_arguments_are_checked(swept):
     out, _ = swept
     with pytest.raises(LensRelearnError, match="holds a sweep of a different config"):
         selectivity_sweep(CONFIG.replace(site="resid"), out, progress=False)
-    with pytest.raises(LensRelearnError, match="Unknown ranking methods"):
+    with pytest.raises(LensRelearnError, match="Unknown sweep methods"):
         selectivity_sweep(CONFIG, out, methods=["probe"], progress=False)
     with pytest.raises(LensRelearnError, match=r"Fractions \[1.5\] are outside"):
         selectivity_sweep(CONFIG, out, fractions=[1.5], progress=False)
+
+
+def test_a_learned_mask_is_a_method_of_the_sweep_learned_at_each_fraction(swept, tmp_path):
+    """Beside the swept folder's base tagger (copied, so nothing trains): one optimisation a fraction, scored
+    as the rankings are, and the units are those ``learn_mask`` chooses with the config's settings."""
+    out, table = swept
+    config = CONFIG.replace(mask_steps=3)
+    shutil.copytree(out / "base", tmp_path / "base")
+    learned = selectivity_sweep(
+        config.replace(base_checkpoint=str(tmp_path / "base")),
+        tmp_path / "masks",
+        methods=["learned_mask"],
+        fractions=FRACTIONS,
+        random_seeds=(0,),
+        progress=False,
+    )
+    rows = learned[learned.method == "learned_mask"]
+    assert rows.fraction.tolist() == list(FRACTIONS) and rows.pruned.tolist() == [26, 102]
+    assert learned.iloc[0].concept_f1 == table.iloc[0].concept_f1, "the same base tagger"
+    data = load_ner(config.data, seed=0, tag_column=config.tag_column, **config.sizes())
+    tagger = Tagger.load(out / "base")
+    neurons = learn_mask(tagger, data.train, find_concept("LOC", data.labels), 26, steps=3, progress=False).neurons
+    prune(tagger.model, neurons)
+    assert rows.iloc[0].concept_f1 == concept_scores(evaluate_tagger(tagger, data.test), ["LOC"])["f1"]
 
 
 def test_best_pruning_is_the_most_selective_that_removes_the_concept():
