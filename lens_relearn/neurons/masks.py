@@ -13,8 +13,8 @@ per-unit scaling would move them. The objective:
 - **forget**: the concept's words are pushed to the outside tag (``forget="outside"``, the
   default: the cross-entropy towards ``O``), or only made to lose their own tag
   (``forget="tag"``: the unlikelihood ``-log(1 - p(tag))``, bounded below where the raw loss of
-  the tag is not, and indifferent to what the words become). On MiniLM the second turns places
-  into other entity types, which costs those types their precision (docs/findings.md);
+  the tag is not, and indifferent to what the words become). On MiniLM the second is far less
+  selective (docs/findings.md);
 - **retain**: every other word keeps the distribution the tagger gave it before any removal
   (the KL divergence from it), each class of words weighted by the inverse of its count in
   the training split, so that the other entity types are not swamped by ``O``.
