@@ -1,13 +1,15 @@
 """The new removals' own cost against one epoch of the tagger's training on the same split, side by side.
 
-Fine-tunes MiniLM as the preset does (its base epochs, on its training split), then times, in
-turn and ``--trials`` times each: one epoch of ``train_tagger`` on the training split (from the
-base tagger, saved and loaded again before the clock starts), ``learn_mask`` with the preset's
-budget and ``mask_steps`` on the same split, and ``erase_concept`` on the preset's concept corpus
-(the validation split). Prints each timing and each removal's median over the epoch's median (the
-goal is at most 1), and writes the same to ``OUT/removals.json``.
+Fine-tunes MiniLM as the preset does (its base epochs, on its training split; or loads the base
+tagger given with ``--base-checkpoint``), then times, in turn and ``--trials`` times each: one
+epoch of ``train_tagger`` on the training split (from the base tagger, saved and loaded again
+before the clock starts), ``learn_mask`` with the preset's budget and ``mask_steps`` on the same
+split, and ``erase_concept`` on the preset's concept corpus (the validation split). Prints each
+timing and each removal's median over the epoch's median (the goal is at most 1), and writes the
+same to ``OUT/removals.json``.
 
-    python benchmarks/removals.py --out runs/bench-removals [--preset default] [--trials 2]
+    python benchmarks/removals.py --out runs/bench-removals [--preset default] [--trials 2] \
+        [--base-checkpoint DIR]
 
 ``OUT`` must be empty or absent.
 """
@@ -47,11 +49,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="results folder: empty or absent")
     parser.add_argument("--preset", default="default", help="the study preset whose sizes and settings are timed")
     parser.add_argument("--trials", type=int, default=2, help="timings of each")
+    parser.add_argument("--base-checkpoint", help="a base tagger of the preset's, saved (skips the fine-tune)")
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"{args.out} is not empty; choose another folder.")
     args.out.mkdir(parents=True, exist_ok=True)
-    config = preset(args.preset)
+    config = preset(args.preset, base_checkpoint=args.base_checkpoint)
     inputs = load_inputs(config)
     tagger = base_tagger(config, inputs, 0, torch.device("cpu"), progress=False)
     tagger.save(args.out / "base")

@@ -38,7 +38,7 @@ def plot_comparison(out_dir: str | Path | FinishedStudy) -> Figure:
     """
     run = finished(out_dir)
     rows = run.section(ComparisonSummary).arms
-    figure = Figure(figsize=(2 + 1.6 * len(rows), 4.5), layout="constrained")
+    figure = Figure(figsize=(4 + 1.5 * len(rows), 5.5), layout="constrained")
     axis = figure.subplots()
     positions = np.arange(len(rows))
     width = 0.8 / len(BARS)
@@ -52,7 +52,7 @@ def plot_comparison(out_dir: str | Path | FinishedStudy) -> Figure:
     axis.set_ylabel("F1 (test) / share kept")
     axis.grid(axis="y", alpha=0.3)
     axis.set_title(f"{run.config.model}: each removal of {run.concept}, its cost, and what came back")
-    figure.legend(loc="outside right upper")
+    figure.legend(loc="outside lower center", ncols=3)
     return figure
 
 

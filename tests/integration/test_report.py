@@ -74,9 +74,9 @@ def test_report_renders_offline_in_chromium(quick_report, chromium, tmp_path_fac
     values = page.values
     assert values["views"] >= 3 * 3 and values["views"] % 3 == 0, "3 neurons x sentences x (base, round1, round2)"
     assert values["rendered"] == values["views"]
-    assert values["images"] == 10
+    assert values["images"] == 11
     assert values["scripts"] == values["views"] + 2, "the circuitsvis bundle and the neuron browser, one script a view"
-    ran = ["collateral", "probes", "recovery", "retraining", "relocation", "redistribution", "blend"]
+    ran = ["collateral", "probes", "recovery", "retraining", "relocation", "redistribution", "blend", "comparison"]
     assert values["sections"] == [f"analysis-{name}" for name in ran] + ["skipped"], "regrowth needs weights mode"
     for heading in ("F1 per stage", "Figures", "Primed neurons", "Where the concept went", "Neuron browser", "Config"):
         assert heading in values["text"]
@@ -172,7 +172,7 @@ def test_the_report_shows_the_analyses_that_ran_and_names_the_others(chosen_repo
     assert sections == ["analysis-collateral", "analysis-probes", "skipped"], "no other analysis's section"
     skipped = page_text[page_text.index('<h2 id="skipped">Analyses not run</h2>') : page_text.index("<h2>Neuron")]
     not_run = [name for name in ANALYSES.names() if name not in ("collateral", "probes")]
-    assert len(not_run) == 6
+    assert len(not_run) == 7
     for name in not_run:
         assert f"<td>{name}</td><td>{html.escape('not among the analyses asked for')}</td>" in skipped, name
     assert outside_addresses(page_text) == []

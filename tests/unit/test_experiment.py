@@ -95,7 +95,7 @@ def test_a_preset_with_an_impossible_change_is_refused():
 
 
 def test_every_literal_field_is_checked():
-    assert set(LITERAL_FIELDS) == {"site", "aggregation", "ranking", "prune_mode", "prune_value"}
+    assert set(LITERAL_FIELDS) == {"site", "aggregation", "ranking", "prune_mode", "prune_value", "mask_forget"}
     for name, allowed in LITERAL_FIELDS.items():
         for value in allowed:
             assert getattr(ExperimentConfig(**{name: value}), name) == value
