@@ -30,10 +30,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.erasure import erase_concept
-from lens_relearn.neurons.masks import learn_mask
 from lens_relearn.study.config import preset
 from lens_relearn.study.inputs import load_inputs
-from lens_relearn.study.skeleton import base_tagger
+from lens_relearn.study.skeleton import base_tagger, learned_mask
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.training import train_tagger
 
@@ -69,19 +68,7 @@ def main() -> None:
         )
 
     def mask() -> float:
-        return timed(
-            lambda: learn_mask(
-                tagger,
-                inputs.data.train,
-                inputs.concept,
-                k,
-                site=config.site,
-                steps=config.mask_steps,
-                lr=config.mask_lr,
-                batch_size=config.batch_size,
-                progress=False,
-            )
-        )
+        return timed(lambda: learned_mask(config, tagger, inputs, k, seed=0))
 
     def erase() -> float:
         start = time.perf_counter()

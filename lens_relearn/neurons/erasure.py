@@ -15,7 +15,7 @@ forward pass through permanent hooks at those hook points, on every token, like 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,7 +213,7 @@ def erase_concept(
     return erased
 
 
-def _erasing(eraser: Eraser):
+def _erasing(eraser: Eraser) -> Callable:
     """A hook that erases the concept from every position's vector, out of place."""
 
     def erase(activation: Tensor, hook: HookPoint) -> Tensor:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -143,9 +143,7 @@ def learn_mask(
             hooks = [(name, _gate(gates[layer])) for layer, name in enumerate(where.hook_names)]
             with tagger.model.hooks(fwd_hooks=hooks):
                 after = torch.log_softmax(tagger(batch), -1)
-            target = torch.tensor([tagger.label_index[tag] for tag in batch.tags])
-            if forget == "outside":
-                target = torch.full_like(target, outside[0])
+            target = tagger.targets(batch) if forget == "tag" else torch.full((len(batch.tags),), outside[0])
             terms = _terms(after, before, batch.tags, target, concept, weights, towards=forget == "outside")
             optimizer.zero_grad(set_to_none=True)
             (terms[0] + terms[1]).backward()
@@ -191,7 +189,7 @@ def _kept(logits: Tensor, k: int) -> Float[Tensor, "layers units"]:
     return 1.0 - removed
 
 
-def _gate(kept: Float[Tensor, " units"]):
+def _gate(kept: Float[Tensor, " units"]) -> Callable:
     """A hook scaling each unit of a layer by its gate."""
 
     def scale(activation: Tensor, hook) -> Tensor:

@@ -9,9 +9,9 @@ folder).
 from __future__ import annotations
 
 from lens_relearn.models.sites import Neuron
-from lens_relearn.neurons.masks import learn_mask
 from lens_relearn.study.folders import write_json
 from lens_relearn.study.removal import RECORD_FILE, NeuronRemoval, RemovalContext
+from lens_relearn.study.skeleton import learned_mask
 from lens_relearn.tagger.model import Tagger
 
 
@@ -23,20 +23,7 @@ class LearnedMaskNeurons(NeuronRemoval):
 
     def choose(self, tagger: Tagger, context: RemovalContext) -> list[Neuron]:
         assert context.inputs is not None  # NeuronRemoval.remove chooses only with the inputs
-        config = context.config
-        mask = learn_mask(
-            tagger,
-            context.inputs.data.train,
-            context.inputs.concept,
-            context.count,
-            site=config.site,
-            steps=config.mask_steps,
-            lr=config.mask_lr,
-            forget=config.mask_forget,
-            batch_size=config.batch_size,
-            seed=context.key.seed,
-            progress=False,
-        )
+        mask = learned_mask(context.config, tagger, context.inputs, context.count, seed=context.key.seed)
         write_json(
             context.where / RECORD_FILE,
             {"steps": mask.steps, "seconds": mask.seconds, "forget": list(mask.forget), "retain": list(mask.retain)},

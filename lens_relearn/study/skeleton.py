@@ -1,5 +1,5 @@
 """What a study, a selectivity sweep and an iterative removal share: the launch, the base tagger,
-training with the config's settings, and the ranking.
+training with the config's settings, the ranking and the learned mask.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from lens_relearn.data.sentences import Sentence
 from lens_relearn.models.loading import load_model, quiet_libraries
 from lens_relearn.neurons.activations import ActivationStats, collect_stats
 from lens_relearn.neurons.attribution import rank_by_attribution
+from lens_relearn.neurons.masks import LearnedMask, learn_mask
 from lens_relearn.neurons.ranking import Ranking, rank_neurons
 from lens_relearn.study.analysis import TrainingMonitor
 from lens_relearn.study.config import ExperimentConfig
@@ -109,3 +110,21 @@ def rank(
             tagger.model, inputs.corpus, site=config.site, aggregation=config.aggregation, progress=False
         )
     return rank_neurons(stats, inputs.corpus_concept, method=config.ranking)
+
+
+def learned_mask(config: ExperimentConfig, tagger: Tagger, inputs: Inputs, count: int, *, seed: int) -> LearnedMask:
+    """A mask of ``count`` units of the site learned on the training split with the config's ``mask_*`` settings
+    and batch size (``learn_mask``), without a progress bar."""
+    return learn_mask(
+        tagger,
+        inputs.data.train,
+        inputs.concept,
+        count,
+        site=config.site,
+        steps=config.mask_steps,
+        lr=config.mask_lr,
+        forget=config.mask_forget,
+        batch_size=config.batch_size,
+        seed=seed,
+        progress=False,
+    )

@@ -21,7 +21,6 @@ from lens_relearn import parallel
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import collect_stats
-from lens_relearn.neurons.masks import learn_mask
 from lens_relearn.neurons.pruning import PruneSpec, random_neurons
 from lens_relearn.neurons.ranking import METHODS, Ranking
 from lens_relearn.stats import selectivity
@@ -29,7 +28,7 @@ from lens_relearn.study.analysis import evaluate_ablated, mean_f1
 from lens_relearn.study.config import ExperimentConfig
 from lens_relearn.study.folders import SweepFolder
 from lens_relearn.study.inputs import Inputs, load_inputs
-from lens_relearn.study.skeleton import base_tagger, launched, rank
+from lens_relearn.study.skeleton import base_tagger, launched, learned_mask, rank
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import concept_scores
 
@@ -129,7 +128,7 @@ def _sweep(
             continue
         if method == LEARNED_MASK:
             if (method, fraction, 0) not in finished:  # one optimisation a fraction, on the training split
-                score(method, fraction, 0, list(_learned(config, inputs, tagger, count)))
+                score(method, fraction, 0, list(learned_mask(config, tagger, inputs, count, seed=0).neurons))
             continue
         if method not in rankings:
             rankings[method] = rank(config.replace(ranking=method), tagger, inputs, stats=stats, progress=False)
@@ -139,22 +138,6 @@ def _sweep(
     summary["best"] = best_pruning(table)
     folder.write_summary(summary)
     return table
-
-
-def _learned(config: ExperimentConfig, inputs: Inputs, tagger: Tagger, count: int) -> tuple[Neuron, ...]:
-    """The ``count`` units a mask learned with the config's settings removes (seed 0, as the sweep's rankings)."""
-    return learn_mask(
-        tagger,
-        inputs.data.train,
-        inputs.concept,
-        count,
-        site=config.site,
-        steps=config.mask_steps,
-        lr=config.mask_lr,
-        forget=config.mask_forget,
-        batch_size=config.batch_size,
-        progress=False,
-    ).neurons
 
 
 def best_pruning(table: pd.DataFrame) -> dict | None:
