@@ -384,8 +384,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         choices=PRESET_NAMES,
         help="quick: MiniLM on a small corpus, about 3 min on 2 cores; default: the "
         "calibrated MiniLM study; default3: it over seeds 0, 1, 2 with every retraining condition "
-        "(concept@without_concept, concept@concept_as_o); paper: Lo et al.'s protocol (resid site, half the "
-        "neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)",
+        "(concept@without_concept, concept@concept_as_o); compare: the default study with every removal "
+        "(concept, random, learned_mask, erase), each also retrained without the concept; paper: Lo et al.'s "
+        "protocol (resid site, half the neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)",
     )
     run.add_argument("--out", required=True, help="folder for the results")
     run.add_argument("--quiet", action="store_true", help="print only the final table and paths")
@@ -441,18 +442,26 @@ def _add_sweep(commands: argparse._SubParsersAction) -> None:
 
 def _add_remove(commands: argparse._SubParsersAction) -> None:
     """The ``remove`` command."""
+    from lens_relearn.study.config import RemovalMethod
+
     remove = commands.add_parser(
         "remove",
         help="remove the concept again and again: rank, prune, retrain, until it stays gone",
-        description="From the base tagger, repeat: rank the neurons on the current model, prune the best-ranked "
-        "step of those not pruned yet, retrain, score; stop when the concept stays gone, when the other entity "
-        "types fall below a floor, or at a limit. A random arm prunes as many random neurons. Writes removal.csv, "
-        "summary.json and report.html; running it again on an interrupted run resumes it.",
+        description="From the base tagger, repeat: rank the neurons on the current model (or learn a mask on it), "
+        "prune the best-ranked step of those not pruned yet, retrain, score; stop when the concept stays gone, "
+        "when the other entity types fall below a floor, or at a limit. A random arm prunes as many random "
+        "neurons. Writes removal.csv, summary.json and report.html; running it again on an interrupted run "
+        "resumes it.",
     )
     remove.add_argument("--preset", default="removal", choices=REMOVAL_PRESET_NAMES, help="removal: MiniLM, 5%% a step")
     remove.add_argument("--out", required=True, help="folder for the results (a rerun resumes)")
     remove.add_argument("--quiet", action="store_true", help="print only the final table and paths")
     remove.add_argument("--no-report", action="store_true", help="do not write report.html")
+    remove.add_argument(
+        "--method",
+        choices=typing.get_args(RemovalMethod),
+        help="how the concept arm chooses an iteration's neurons: the study's ranking (default) or a learned mask",
+    )
     remove.add_argument("--step-fraction", type=float, help="share of the site's neurons pruned an iteration")
     remove.add_argument("--step-count", type=int, help="neurons pruned an iteration (overrides --step-fraction)")
     remove.add_argument("--retrain-epochs", type=int, help="epochs of retraining an iteration")

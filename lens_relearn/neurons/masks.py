@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -85,6 +85,7 @@ def learn_mask(
     forget: str = "outside",  # str, not MaskForget: checked below, with advice
     batch_size: int = 16,
     seed: int = 0,
+    exclude: Sequence[Neuron] = (),
     progress: bool = True,
 ) -> LearnedMask:
     """Learn which ``k`` units of ``site`` to remove so that ``concept`` is lost and the other words kept.
@@ -100,6 +101,7 @@ def learn_mask(
         forget: ``"outside"`` (the concept's words become ``O``) or ``"tag"`` (they lose their tag).
         batch_size: Sentences a step.
         seed: Seeds the batches and the logits' tie-breaking start.
+        exclude: Units never chosen (those an iterative removal has already pruned).
         progress: Show a progress bar.
 
     Example:
@@ -112,8 +114,11 @@ def learn_mask(
         (3, 2, (2, 256))
     """
     where = neuron_site(tagger.model, site)
-    if not 0 < k <= where.n_neurons:
-        raise LensRelearnError(f"A learned mask removes 1 to {where.n_neurons} units of site {site!r}, not {k}.")
+    if not 0 < k <= where.n_neurons - len(set(exclude)):
+        raise LensRelearnError(
+            f"A learned mask removes 1 to {where.n_neurons - len(set(exclude))} units of site {site!r} "
+            f"({len(set(exclude))} of its {where.n_neurons} excluded), not {k}."
+        )
     if steps < 1 or lr <= 0:
         raise LensRelearnError(f"A learned mask needs steps >= 1 and lr > 0; got steps={steps}, lr={lr}.")
     if forget not in FORGET:
@@ -124,6 +129,9 @@ def learn_mask(
     weights = _class_weights(sentences, concept)
     generator = torch.Generator().manual_seed(seed)
     logits = nn.Parameter(1e-3 * torch.randn(where.n_layers, where.units, generator=generator))
+    blocked = torch.zeros(where.n_layers, where.units, dtype=torch.bool)
+    for layer, unit in exclude:
+        blocked[layer, unit] = True
     optimizer = torch.optim.SGD([logits], lr=lr, momentum=0.9)
     batches = _batches(sentences, batch_size, steps, seed)
     frozen = [p for p in tagger.parameters() if p.requires_grad]
@@ -139,7 +147,7 @@ def learn_mask(
             batch = tagger.encode(chunk)
             with torch.no_grad():
                 before = torch.log_softmax(tagger(batch), -1)
-            gates = _kept(logits, k)
+            gates = _kept(logits, k, blocked)
             hooks = [(name, _gate(gates[layer])) for layer, name in enumerate(where.hook_names)]
             with tagger.model.hooks(fwd_hooks=hooks):
                 after = torch.log_softmax(tagger(batch), -1)
@@ -157,7 +165,7 @@ def learn_mask(
             parameter.requires_grad_(True)
         if was_training:
             tagger.train()
-    flat = logits.detach().flatten().topk(k).indices.tolist()
+    flat = _top(logits, k, blocked).tolist()
     chosen = tuple(sorted(Neuron(i // where.units, i % where.units) for i in flat))
     scores = torch.sigmoid(logits.detach())
     return LearnedMask(chosen, scores, tuple(forgetting), tuple(retaining), time.perf_counter() - start)
@@ -181,10 +189,15 @@ def _class_weights(sentences: Sequence[Sentence], concept: Concept) -> dict[str,
     return {kind: total / (len(counts) * count) for kind, count in counts.items()}
 
 
-def _kept(logits: Tensor, k: int) -> Float[Tensor, "layers units"]:
+def _top(logits: Float[Tensor, "layers units"], k: int, blocked: Bool[Tensor, "layers units"]) -> Int[Tensor, " k"]:
+    """The flat indices of the ``k`` highest logits, blocked units left out."""
+    return logits.detach().masked_fill(blocked, -torch.inf).flatten().topk(k).indices
+
+
+def _kept(logits: Tensor, k: int, blocked: Tensor) -> Float[Tensor, "layers units"]:
     """1 for a kept unit, 0 for the ``k`` removed; the gradient is the soft scores' (straight through)."""
     soft = torch.sigmoid(logits)
-    hard = torch.zeros_like(soft).flatten().scatter(0, logits.detach().flatten().topk(k).indices, 1.0)
+    hard = torch.zeros_like(soft).flatten().scatter(0, _top(logits, k, blocked), 1.0)
     removed = hard.view_as(soft) + soft - soft.detach()
     return 1.0 - removed
 

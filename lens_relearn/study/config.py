@@ -305,13 +305,18 @@ def _listed(values: tuple) -> str:
     return ", ".join(map(str, values))
 
 
+RemovalMethod = Literal["ranking", "learned_mask"]
+
+
 @dataclass(frozen=True)
 class RemovalConfig:
     """Everything that defines an iterative removal run; round-trips through JSON.
 
     The ``study`` config gives the model, the data, the concept and its corpus, the site, the
-    ranking, the pruning mode, the base fine-tune and the training settings (its arms, rounds
-    and relocation settings are not used). Its first seed is the run's.
+    ranking, the learned mask's settings, the pruning mode, the base fine-tune and the training
+    settings (its arms, rounds and relocation settings are not used). Its first seed is the run's.
+    ``method`` says how the concept arm chooses an iteration's neurons: the study's ranking on the
+    current model, or a mask learned on it (``learn_mask``, the pruned neurons left out).
 
     Example:
         >>> RemovalConfig(step_fraction=0.0)
@@ -321,6 +326,7 @@ class RemovalConfig:
     """
 
     study: ExperimentConfig = field(default_factory=lambda: preset("default"))
+    method: RemovalMethod = "ranking"
     step_fraction: float = 0.05
     step_count: int | None = None
     retrain_epochs: int = 1
@@ -331,6 +337,10 @@ class RemovalConfig:
     max_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.method not in get_args(RemovalMethod):
+            raise LensRelearnError(
+                f"Unknown removal method {self.method!r}; choose one of {', '.join(get_args(RemovalMethod))}."
+            )
         if not 0 < self.step_fraction <= 1:
             raise LensRelearnError(f"step_fraction={self.step_fraction} must lie in (0, 1].")
         if self.step_count is not None and self.step_count < 1:
@@ -362,6 +372,9 @@ class RemovalConfig:
     def step(self, n_neurons: int) -> int:
         """Neurons pruned an iteration, of a site of ``n_neurons``."""
         return self.step_count or max(1, round(self.step_fraction * n_neurons))
+
+
+no_type_check(RemovalConfig.__init__)  # Literal fields checked in __post_init__, as ExperimentConfig's
 
 
 REMOVAL_PRESETS: dict[str, dict[str, Any]] = {

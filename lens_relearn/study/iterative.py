@@ -1,9 +1,10 @@
 """Iterative removal: cut out whatever carries the concept after each relearning, until it stays gone.
 
 The relearning study prunes once and watches the concept come back. A removal run asks the
-safety question behind it: from the base tagger, repeat: rank the neurons on the current model
-(the study's ranking on the concept corpus), prune the best-ranked ``step`` of those not pruned
-yet (the masks accumulate), retrain, and score. It stops when the concept stays gone (its
+safety question behind it: from the base tagger, repeat: choose ``step`` neurons not pruned yet on
+the current model (the best-ranked by the study's ranking on the concept corpus, or, with
+``method="learned_mask"``, a mask learned on the training split), prune them (the masks
+accumulate), retrain, and score. It stops when the concept stays gone (its
 validation F1 after retraining at most ``gone_share`` of the base model's for ``patience``
 iterations in a row), when the task itself is dying (the other entity types' mean validation F1
 below ``floor_share`` of theirs), or after ``max_iterations`` iterations or ``max_fraction`` of the
@@ -31,7 +32,7 @@ from lens_relearn.study.analysis import finite, headline_f1
 from lens_relearn.study.config import RemovalConfig
 from lens_relearn.study.folders import RemovalFolder
 from lens_relearn.study.inputs import Inputs, load_inputs
-from lens_relearn.study.skeleton import base_tagger, launched, rank, train
+from lens_relearn.study.skeleton import base_tagger, launched, learned_mask, rank, train
 from lens_relearn.study.summary import to_plain
 from lens_relearn.tagger.model import Tagger
 from lens_relearn.tagger.scores import evaluate_tagger
@@ -68,6 +69,8 @@ class RemovalSummary:
         gone_at: The first iteration after which the concept was below ``gone_share`` of its base validation
             F1, and ``gone_share_removed`` the share of neurons removed by then (None: it never was).
         arms: Each arm's iterations.
+        method: How the concept arm chose its neurons (``ranking``, ``learned_mask``; ``ranking`` in a summary
+            written before there was a choice).
     """
 
     model: str
@@ -85,6 +88,7 @@ class RemovalSummary:
     gone_share_removed: float | None
     arms: dict[str, RemovalArm]
     seconds: float
+    method: str = "ranking"
 
 
 class _Removal:
@@ -162,7 +166,10 @@ class _Removal:
             start = time.perf_counter()
             ranking = rank(self.study, tagger, self.inputs, progress=False)
             taken = set(pruned)
-            if arm == "concept":
+            if arm == "concept" and self.config.method == "learned_mask":
+                seed = self.seed * 1000 + iteration
+                new = list(learned_mask(self.study, tagger, self.inputs, self.step, seed=seed, exclude=pruned).neurons)
+            elif arm == "concept":
                 new = [n for n in ranking.neurons() if n not in taken][: self.step]
             else:
                 new = random_neurons(
@@ -277,6 +284,7 @@ class _Removal:
             gone_share,
             arms,
             sum(arm.seconds for arm in arms.values()),
+            self.config.method,
         )
 
 

@@ -16,6 +16,7 @@ from lens_relearn.allocator import keep_freed_memory
 from lens_relearn.data.alignment import TruncationWarning
 from lens_relearn.data.sentences import Sentence
 from lens_relearn.models.loading import load_model, quiet_libraries
+from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import ActivationStats, collect_stats
 from lens_relearn.neurons.attribution import rank_by_attribution
 from lens_relearn.neurons.masks import LearnedMask, learn_mask
@@ -112,9 +113,11 @@ def rank(
     return rank_neurons(stats, inputs.corpus_concept, method=config.ranking)
 
 
-def learned_mask(config: ExperimentConfig, tagger: Tagger, inputs: Inputs, count: int, *, seed: int) -> LearnedMask:
-    """A mask of ``count`` units of the site learned on the training split with the config's ``mask_*`` settings
-    and batch size (``learn_mask``), without a progress bar."""
+def learned_mask(
+    config: ExperimentConfig, tagger: Tagger, inputs: Inputs, count: int, *, seed: int, exclude: Sequence[Neuron] = ()
+) -> LearnedMask:
+    """A mask of ``count`` units of the site (``exclude`` left out) learned on the training split with the config's
+    ``mask_*`` settings and batch size (``learn_mask``), without a progress bar."""
     return learn_mask(
         tagger,
         inputs.data.train,
@@ -126,5 +129,6 @@ def learned_mask(config: ExperimentConfig, tagger: Tagger, inputs: Inputs, count
         forget=config.mask_forget,
         batch_size=config.batch_size,
         seed=seed,
+        exclude=exclude,
         progress=False,
     )

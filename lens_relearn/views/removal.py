@@ -129,9 +129,15 @@ def _overview(summary: RemovalSummary, gone_share: float) -> str:
         else f"{concept} came back after every retraining"
     )
     site, ranking, stop = (html.escape(value) for value in (summary.site, summary.ranking, summary.stop))
+    chose = (
+        f"learned a mask of {summary.step} of the {summary.neurons} {site} neurons not yet pruned on the current "
+        "model, pruned them"
+        if summary.method == "learned_mask"
+        else f"ranked the {summary.neurons} {site} neurons on the current model ({ranking}), pruned the "
+        f"best-ranked {summary.step} not yet pruned"
+    )
     return (
-        f"<p>Each iteration ranked the {summary.neurons} {site} neurons on the current model ({ranking}), "
-        f"pruned the best-ranked {summary.step} not yet pruned, retrained and scored; a random arm pruned as "
+        f"<p>Each iteration {chose}, retrained and scored; a random arm pruned as "
         f"many random neurons. The concept arm stopped after {summary.iterations} iteration(s), "
         f"{summary.pruned_share:.1%} of the neurons removed: {stop}. {answer}.</p>"
     )

@@ -111,3 +111,13 @@ def test_pushing_the_places_to_outside_removes_the_unit_of_every_entity_instead(
     loc = find_concept("LOC", data.labels)
     mask = learn_mask(tagger, data.train, loc, 1, steps=30, lr=0.1, forget="outside", progress=False)
     assert mask.neurons == (Neuron(LAYER, EVERY_ENTITY),)
+
+
+def test_excluded_units_are_never_chosen(planted):
+    tagger, data = planted
+    loc = find_concept("LOC", data.labels)
+    taken = [Neuron(LAYER, PLACES_ONLY)]
+    mask = learn_mask(tagger, data.train, loc, 1, steps=30, lr=0.1, forget="tag", exclude=taken, progress=False)
+    assert mask.neurons != (Neuron(LAYER, PLACES_ONLY),)
+    with pytest.raises(LensRelearnError, match="1 of its 512 excluded"):
+        learn_mask(tagger, data.train, loc, 512, exclude=taken, progress=False)

@@ -21,8 +21,9 @@ from lens_relearn import (
     write_report,
 )
 from lens_relearn.cli import main
-from lens_relearn.data import load_ner
+from lens_relearn.data import find_concept, load_ner
 from lens_relearn.models.sites import neuron_site
+from lens_relearn.neurons.masks import learn_mask
 from lens_relearn.study import iterative, skeleton
 from lens_relearn.study.folders import RemovalFolder
 from lens_relearn.views import plot_removal
@@ -133,9 +134,26 @@ def test_a_run_stops_before_it_would_remove_more_than_its_share(tiny, tmp_path):
     assert summary.stop == iterative.STOP_NEURONS and summary.iterations == 1  # 26 + 26 > 51
 
 
+def test_a_learned_mask_chooses_each_iteration_among_the_neurons_not_yet_pruned(tiny, base, tmp_path):
+    study = tiny.study.replace(mask_steps=3)
+    config = tiny.replace(study=study, method="learned_mask", max_iterations=2, floor_share=0.0, **NEVER_GONE)
+    summary = run_removal(config, tmp_path / "run", progress=False)
+    folder = RemovalFolder(tmp_path / "run")
+    first, second = (set(folder.pruned(0, "concept", iteration)) for iteration in (1, 2))
+    assert len(first) == 26 and first < second and len(second) == 52
+    data = load_ner(study.data, seed=0, tag_column=study.tag_column, **study.sizes())
+    tagger = Tagger.load(base)
+    mask = learn_mask(tagger, data.train, find_concept("LOC", data.labels), 26, steps=3, batch_size=8, seed=1)
+    assert first == set(mask.neurons), "the first iteration prunes the mask learned on the base tagger"
+    assert summary.method == "learned_mask" and summary.arms["random"].iterations == 2
+    assert "learned a mask of 26 of the 512 mlp neurons" in write_report(tmp_path / "run").read_text()
+
+
 def test_a_step_larger_than_the_limit_is_refused(tiny, tmp_path):
     with pytest.raises(LensRelearnError, match="lower the step or raise max_fraction"):
         run_removal(tiny.replace(step_fraction=0.2, max_fraction=0.1), tmp_path / "run", progress=False)
+    with pytest.raises(LensRelearnError, match="Unknown removal method 'probeless'; choose one of ranking"):
+        tiny.replace(method="probeless")
 
 
 REMOVE = [  # the tiny study as flags; the base checkpoint is added by the test
