@@ -141,7 +141,7 @@ def _smollm2_model_folder() -> Path:
         gguf = _smollm2_gguf()
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # The dequantised weights are plain float32: drop the GGUF quantiser so they save.
-        model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it via nn.Module.__setattr__
+        model.hf_quantizer = None
         del model.config.quantization_config
         model.save_pretrained(folder)
 
@@ -278,7 +278,7 @@ def load_model(
     """
     if spec in TINY_SPECS:
         hf_model, tokenizer = _tiny_model(spec)
-        hf_model = hf_model.to(dtype)  # type: ignore[arg-type]  # transformers' decorator on .to drops its signature
+        hf_model = hf_model.to(dtype)
         name = spec
     elif spec in EMBEDDED_SPECS:
         hf_model, tokenizer = _embedded(spec, dtype)
@@ -291,7 +291,7 @@ def load_model(
         name = spec
     bridge = TransformerBridge.boot_transformers(
         name,
-        hf_model=hf_model.to(device).eval(),  # type: ignore[arg-type]  # transformers' decorator on .to drops its signature
+        hf_model=hf_model.to(device).eval(),
         tokenizer=tokenizer,
         device=device,
         dtype=dtype,
