@@ -61,7 +61,7 @@ class Retraining(Analysis):
         return ArmRetraining(
             pruning=pruning,
             data=condition,
-            sentences=len(study.inputs.retraining[condition]),
+            sentences=len(study.inputs.retraining[condition, study.config.seeds[0]]),
             concept_f1={stage: float(concept[stage]) for stage in stages},
             concept_f1_intervals={
                 stage: Interval(**interval(test[test.stage == stage].concept_f1.tolist())) for stage in stages

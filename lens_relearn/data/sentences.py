@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
@@ -217,15 +218,40 @@ def find_concept(concept: str | Concept, labels: Sequence[str]) -> Concept:
 
 RetrainData = Literal["full", "without_concept", "concept_as_o"]
 RETRAIN_DATA: tuple[RetrainData, ...] = get_args(RetrainData)
+FEW = "few:"  # few:N, a condition of its own: N training sentences with the concept, and every one without it
 
 
-def retraining_sentences(sentences: Sequence[Sentence], concept: Concept, condition: str) -> list[Sentence]:
-    """The training sentences a retraining condition shows the tagger.
+def few_count(condition: str) -> int | None:
+    """The ``N`` of a ``few:N`` retraining condition (written without a sign or leading zeros); None otherwise.
+
+    Example:
+        >>> few_count("few:32"), few_count("few:0"), few_count("few:032"), few_count("full")
+        (32, 0, None, None)
+    """
+    count = condition.removeprefix(FEW)
+    return int(count) if condition.startswith(FEW) and count.isdecimal() and str(int(count)) == count else None
+
+
+def is_retraining_condition(condition: str) -> bool:
+    """Whether ``condition`` names retraining data: one of ``RETRAIN_DATA``, or ``few:N``."""
+    return condition in RETRAIN_DATA or few_count(condition) is not None
+
+
+def retraining_sentences(
+    sentences: Sequence[Sentence], concept: Concept, condition: str, *, seed: int = 0
+) -> list[Sentence]:
+    """The training sentences a retraining condition shows the tagger, in their order.
 
     ``full``: all of them. ``without_concept``: only those with no word of the concept, so any
     recovery of it comes from what the model kept, not from being taught again.
     ``concept_as_o``: all of them, the concept's tags relabelled ``O``, so the tagger is taught
-    to ignore the concept.
+    to ignore the concept. ``few:N``: ``N`` of the sentences with the concept, drawn by ``seed``,
+    and every sentence without it, so the task is still taught and only the amount of the concept
+    varies (``few:0`` is ``without_concept``; a seed's ``N`` sentences are the first ``N`` of one
+    shuffle, so they hold the smaller draws).
+
+    Raises:
+        LensRelearnError: An unknown condition, or ``few:N`` with more than the sentences holding the concept.
 
     Example:
         >>> loc = find_concept("LOC", CONLL_TAGS)
@@ -234,6 +260,8 @@ def retraining_sentences(sentences: Sequence[Sentence], concept: Concept, condit
         [['Ada', 'ran']]
         >>> retraining_sentences(data, loc, "concept_as_o")[0].tags
         ['O', 'O', 'O']
+        >>> [s.words[0] for s in retraining_sentences(data, loc, "few:1")]
+        ['Rain', 'Ada']
     """
     if condition == "full":
         return list(sentences)
@@ -241,4 +269,16 @@ def retraining_sentences(sentences: Sequence[Sentence], concept: Concept, condit
         return [s for s in sentences if not any(concept.covers(t) for t in s.tags)]
     if condition == "concept_as_o":
         return [Sentence(s.words, ["O" if concept.covers(t) else t for t in s.tags]) for s in sentences]
-    raise LensRelearnError(f"Unknown retraining condition {condition!r}; choose one of {', '.join(RETRAIN_DATA)}.")
+    count = few_count(condition)
+    if count is not None:
+        holding = [i for i, s in enumerate(sentences) if any(concept.covers(t) for t in s.tags)]
+        if count > len(holding):
+            raise LensRelearnError(
+                f"The retraining condition {condition!r} asks for {count} training sentences with {concept.name}; "
+                f"the training split has {len(holding)}."
+            )
+        left_out = set(random.Random(seed).sample(holding, len(holding))[count:])
+        return [s for i, s in enumerate(sentences) if i not in left_out]
+    raise LensRelearnError(
+        f"Unknown retraining condition {condition!r}; choose one of {', '.join(RETRAIN_DATA)} or {FEW}N."
+    )

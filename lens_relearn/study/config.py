@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints, no_type_check
 
 from lens_relearn.data.alignment import Aggregation
-from lens_relearn.data.sentences import RETRAIN_DATA, RetrainData
+from lens_relearn.data.sentences import FEW, is_retraining_condition
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Site
 from lens_relearn.neurons.masks import MaskForget
@@ -18,13 +18,13 @@ from lens_relearn.neurons.ranking import Method
 CONDITION_MARK = "@"  # an arm's name: its removal, then CONDITION_MARK and its retraining data unless "full"
 
 
-def arm_parts(arm: str) -> tuple[str, RetrainData]:
+def arm_parts(arm: str) -> tuple[str, str]:
     """An arm's removal (the name of a registered one: ``concept``, ``random``, ``none``, ...) and its retraining
     data; whether the removal is registered is checked when a study starts (``check_plugins``).
 
     Example:
-        >>> arm_parts("concept"), arm_parts("random@concept_as_o")
-        (('concept', 'full'), ('random', 'concept_as_o'))
+        >>> arm_parts("concept"), arm_parts("random@concept_as_o"), arm_parts("erase@few:8")
+        (('concept', 'full'), ('random', 'concept_as_o'), ('erase', 'few:8'))
         >>> arm_parts("concept@never")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -32,11 +32,12 @@ def arm_parts(arm: str) -> tuple[str, RetrainData]:
     """
     removal, _, condition = arm.partition(CONDITION_MARK)
     condition = condition or "full"
-    if not removal.isidentifier() or condition not in RETRAIN_DATA or arm.endswith(CONDITION_MARK + "full"):
+    if not removal.isidentifier() or not is_retraining_condition(condition) or arm.endswith(CONDITION_MARK + "full"):
         raise LensRelearnError(
             f"Unknown arm {arm!r}: an arm is a removal's name (concept, random, none, or one registered), "
-            f"optionally followed by {CONDITION_MARK}without_concept or {CONDITION_MARK}concept_as_o (retrained "
-            "without the concept's sentences, or with its tags relabelled O)."
+            f"optionally followed by {CONDITION_MARK}without_concept, {CONDITION_MARK}concept_as_o or "
+            f"{CONDITION_MARK}{FEW}N (retrained without the concept's sentences, with its tags relabelled O, or "
+            "with N of its sentences and every sentence without it)."
         )
     return removal, condition
 

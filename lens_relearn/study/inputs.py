@@ -19,7 +19,15 @@ from transformers import PreTrainedTokenizerBase
 
 from lens_relearn.data.alignment import check_sentences
 from lens_relearn.data.concept_corpus import read_concept_corpus
-from lens_relearn.data.sentences import Concept, NerData, Sentence, find_concept, labels_of, retraining_sentences
+from lens_relearn.data.sentences import (
+    Concept,
+    NerData,
+    Sentence,
+    few_count,
+    find_concept,
+    labels_of,
+    retraining_sentences,
+)
 from lens_relearn.data.sources import load_ner
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.loading import load_model
@@ -41,7 +49,8 @@ class Inputs:
         count: How many neurons an arm removes (the config's ``prune_count`` or ``prune_fraction``).
         embedder: Word vectors from the model before fine-tuning (top-token similarity, docs/design.md §7).
         concept_vector: The mean vector of the concept's words in the corpus.
-        retraining: The sentences each arm's retraining data names (``full``, ``without_concept`` ...).
+        retraining: The sentences each arm's retraining data names, by condition (``full``, ``few:8`` ...) and
+            seed (a ``few:N`` draw is the seed's; the other conditions are the same for every seed).
     """
 
     data: NerData
@@ -52,7 +61,7 @@ class Inputs:
     count: int
     embedder: InputEmbedder
     concept_vector: Tensor
-    retraining: dict[str, list[Sentence]]
+    retraining: dict[tuple[str, int], list[Sentence]]
 
     @property
     def corpus_is_validation(self) -> bool:
@@ -89,14 +98,18 @@ def load_inputs(config: ExperimentConfig, device: torch.device | str = "cpu") ->
         )
     site = neuron_site(model, config.site)
     embedder = InputEmbedder(model)
-    retraining: dict[str, list[Sentence]] = {}
+    retraining: dict[tuple[str, int], list[Sentence]] = {}
     for arm in config.arms:
         condition = arm_parts(arm)[1]
-        retraining[condition] = retraining_sentences(data.train, concept, condition)
-        if not retraining[condition]:
-            raise LensRelearnError(
-                f"The arm {arm!r} has no sentences to retrain on: every training sentence holds {concept.name}."
-            )
+        for seed in config.seeds:
+            if few_count(condition) is None and seed != config.seeds[0]:
+                retraining[condition, seed] = retraining[condition, config.seeds[0]]
+                continue
+            retraining[condition, seed] = retraining_sentences(data.train, concept, condition, seed=seed)
+            if not retraining[condition, seed]:
+                raise LensRelearnError(
+                    f"The arm {arm!r} has no sentences to retrain on: every training sentence holds {concept.name}."
+                )
     return Inputs(
         data,
         concept,

@@ -93,7 +93,7 @@ class _Study:
         removed = REMOVALS.get(removal).remove(tagger, context)
         if not folder.is_finished(pruned):
             self._finish(pruned, tagger, removed, time.perf_counter(), trained=False, monitors={})
-        sentences = study.inputs.retraining[condition]
+        sentences = study.inputs.retraining[condition, seed]
         round_steps = config.round_epochs * steps_per_epoch(len(sentences), config.batch_size)
         schedule = None
         if not config.restart_optimizer:

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from lens_relearn.data.sentences import few_count
 from lens_relearn.stats import interval, selectivity
 from lens_relearn.study.config import arm_parts
 from lens_relearn.study.removal import REMOVALS
@@ -37,11 +38,14 @@ def arm_style(arm: str) -> tuple[str, str, str]:
     Example:
         >>> arm_style("concept@without_concept")
         ("concept pruning, retrained without the concept's sentences", 'tab:red', '--')
+        >>> arm_style("random@few:8")
+        ('random pruning, retrained on 8 of its sentences', 'tab:blue', '-.')
     """
     removal, condition = arm_parts(arm)
     others = [name for name in REMOVALS.names() if name not in ARM_COLOURS]
     colour = ARM_COLOURS.get(removal) or OTHER_ARM_COLOURS[others.index(removal) % len(OTHER_ARM_COLOURS)]
-    suffix, line = CONDITION_STYLE[condition]
+    count = few_count(condition)
+    suffix, line = CONDITION_STYLE[condition] if count is None else (f", retrained on {count} of its sentences", "-.")
     return (REMOVALS.get(removal).description or removal) + suffix, colour, line
 
 

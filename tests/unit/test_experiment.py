@@ -110,8 +110,8 @@ def test_every_literal_field_is_checked():
         (
             {"arms": ("concept", "concept@shuffled")},
             "Unknown arm 'concept@shuffled': an arm is a removal's name (concept, random, none, or one registered), "
-            "optionally followed by @without_concept or @concept_as_o (retrained without the concept's sentences, "
-            "or with its tags relabelled O).",
+            "optionally followed by @without_concept, @concept_as_o or @few:N (retrained without the concept's "
+            "sentences, with its tags relabelled O, or with N of its sentences and every sentence without it).",
         ),
         (
             {"arms": ("concept", "concept")},

@@ -27,7 +27,8 @@ from lens_relearn.tagger import training
 from lens_relearn.tagger.scores import concept_scores
 from lens_relearn.views.recovery import plot_recovery
 
-ARMS = ("concept", "concept@without_concept", "concept@concept_as_o")
+ARMS = ("concept", "concept@without_concept", "concept@concept_as_o", "concept@few:0", "concept@few:2")
+DATA = ("full", "without_concept", "concept_as_o", "few:0", "few:2")
 CONDITIONS = preset(
     "quick",
     model="tiny-bert",
@@ -122,6 +123,32 @@ def test_without_concept_never_trains_on_a_sentence_with_a_concept_tag(condition
     assert any(loc.covers(t) for batch in batches["concept"] for s in batch for t in s.tags)
 
 
+def test_few_trains_on_that_many_sentences_of_the_concept_drawn_by_the_seed_and_every_one_without_it(conditions):
+    _, summary, batches = conditions
+    data = load_inputs(CONDITIONS).data
+    loc = find_concept("LOC", data.labels)
+    untaught = sorted(" ".join(s.words) for s in data.train if not any(loc.covers(t) for t in s.tags))
+    assert batches["concept@few:0"] == batches["concept@without_concept"], "few:0 is without_concept"
+    seen = [s for batch in batches["concept@few:2"] for s in batch]
+    epoch = len(untaught) + 2
+    assert len(seen) == 2 * 2 * epoch, "two seeds, two rounds of one epoch"
+    drawn = []
+    for start in range(0, len(seen), epoch):
+        sentences = seen[start : start + epoch]
+        holding = sorted(" ".join(s.words) for s in sentences if any(loc.covers(t) for t in s.tags))
+        assert len(holding) == 2 and sorted(" ".join(s.words) for s in sentences) == sorted(untaught + holding)
+        drawn.append(holding)
+    assert drawn[0] == drawn[1] and drawn[2] == drawn[3] and drawn[0] != drawn[2], "one draw a seed"
+    assert summary.section(RetrainingSummary).arms["concept@few:2"].sentences == epoch
+
+
+def test_few_asking_for_more_sentences_of_the_concept_than_the_split_has_is_refused_before_training(tmp_path):
+    config = preset("quick", model="tiny-bert", n_train=20, n_validation=5, n_test=5, n_novel=0)
+    with pytest.raises(LensRelearnError, match="'few:500' asks for 500 training sentences with LOC; the training"):
+        run_experiment(config.replace(arms=("concept", "concept@few:500")), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "seed0").exists(), "refused before any training"
+
+
 def test_the_conditions_share_one_base_model_and_one_pruning(conditions):
     out, _, _ = conditions
     for seed in (0, 1):
@@ -169,7 +196,7 @@ def test_the_summary_and_the_report_compare_the_conditions(conditions):
     out, summary, _ = conditions
     retraining = summary.section(RetrainingSummary).arms
     assert list(retraining) == list(ARMS)
-    assert [retraining[a].data for a in ARMS] == ["full", "without_concept", "concept_as_o"]
+    assert [retraining[a].data for a in ARMS] == list(DATA)
     performance = pd.read_csv(out / "performance.csv")
     for arm in ARMS:
         test = performance[(performance.arm == arm) & (performance.split == "test") & (performance.stage == "round2")]
@@ -178,7 +205,7 @@ def test_the_summary_and_the_report_compare_the_conditions(conditions):
     page = write_report(out).read_text()
     heading = '<h2 id="analysis-retraining">From what the concept returns</h2>'
     section = page[page.index(heading) + len(heading) :].split("<h2")[0]
-    for arm, data in zip(ARMS, ("full", "without_concept", "concept_as_o"), strict=True):
+    for arm, data in zip(ARMS, DATA, strict=True):
         assert f"<td>{arm}</td><td>{data} ({retraining[arm].sentences} sentences)</td>" in section
     assert '<img alt="Recovery curves' in page
 
