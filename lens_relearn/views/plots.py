@@ -39,13 +39,14 @@ def arm_style(arm: str) -> tuple[str, str, str]:
         >>> arm_style("concept@without_concept")
         ("concept pruning, retrained without the concept's sentences", 'tab:red', '--')
         >>> arm_style("random@few:8")
-        ('random pruning, retrained on 8 of its sentences', 'tab:blue', '-.')
+        ("random pruning (baseline), retrained on 8 of the concept's sentences", 'tab:blue', '-.')
     """
     removal, condition = arm_parts(arm)
     others = [name for name in REMOVALS.names() if name not in ARM_COLOURS]
     colour = ARM_COLOURS.get(removal) or OTHER_ARM_COLOURS[others.index(removal) % len(OTHER_ARM_COLOURS)]
     count = few_count(condition)
-    suffix, line = CONDITION_STYLE[condition] if count is None else (f", retrained on {count} of its sentences", "-.")
+    few = (f", retrained on {count} of the concept's sentences", "-.")
+    suffix, line = CONDITION_STYLE[condition] if count is None else few
     return (REMOVALS.get(removal).description or removal) + suffix, colour, line
 
 
