@@ -40,25 +40,31 @@ def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
         pred_spans |= {(index, *span) for span in entity_spans(p)}
     types = sorted({span[1] for span in true_spans | pred_spans})
 
-    def score(true: set, predicted: set) -> dict:
-        hits = len(true & predicted)
-        precision = hits / len(predicted) if predicted else 0.0
-        recall = hits / len(true) if true else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-        return {
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "support": len(true),
-            "predicted": len(predicted),
-            "correct": hits,
-        }
-
-    overall = score(true_spans, pred_spans)
+    overall = _spans_scores(true_spans, pred_spans)
     overall["per_type"] = {
-        kind: score({s for s in true_spans if s[1] == kind}, {s for s in pred_spans if s[1] == kind}) for kind in types
+        kind: _spans_scores({s for s in true_spans if s[1] == kind}, {s for s in pred_spans if s[1] == kind})
+        for kind in types
     }
     return overall
+
+
+def _spans_scores(true: set, predicted: set) -> dict:
+    return _scores(len(true), len(predicted), len(true & predicted))
+
+
+def _scores(support: int, predicted: int, hits: int) -> dict:
+    """Precision, recall and F1 of ``predicted`` entities of which ``hits`` are among ``support`` true ones."""
+    precision = hits / predicted if predicted else 0.0
+    recall = hits / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support,
+        "predicted": predicted,
+        "correct": hits,
+    }
 
 
 def concept_scores(scores: dict, members: Sequence[str]) -> dict:
@@ -79,17 +85,7 @@ def concept_scores(scores: dict, members: Sequence[str]) -> dict:
     """
     found = [scores["per_type"][member] for member in members if member in scores["per_type"]]
     support, predicted, hits = (sum(s[key] for s in found) for key in ("support", "predicted", "correct"))
-    precision = hits / predicted if predicted else 0.0
-    recall = hits / support if support else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "support": support,
-        "predicted": predicted,
-        "correct": hits,
-    }
+    return _scores(support, predicted, hits)
 
 
 def evaluate_tagger(tagger: Tagger, sentences: Sequence[Sentence], *, batch_size: int = INFERENCE_BATCH) -> dict:
@@ -120,3 +116,33 @@ def score_predictions(sentences: Sequence[Sentence], predicted: Sequence[Sequenc
     )
     scores["sentences"] = len(sentences)
     return scores
+
+
+def concept_scores_by_form(
+    sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]], members: Sequence[str], known: Sequence[Sentence]
+) -> dict[str, dict]:
+    """``concept_scores`` apart for the entities whose surface form occurs in ``known`` sentences and the others.
+
+    An entity's form is its words; it is ``seen`` if those words occur in a row in a sentence of
+    ``known`` (whatever their tags there), ``unseen`` otherwise. A gold entity and a predicted one
+    each count where their own form falls, so a right prediction counts in the part of its gold
+    entity.
+
+    Example:
+        >>> known = [Sentence(["Rain", "in", "Oslo"], ["O", "O", "B-LOC"])]
+        >>> test = [Sentence(["Oslo", "and", "Lima"], ["B-LOC", "O", "B-LOC"])]
+        >>> parts = concept_scores_by_form(test, [["B-LOC", "O", "O"]], ["LOC"], known)
+        >>> parts["seen"]["f1"], parts["unseen"]["recall"], parts["unseen"]["support"]
+        (1.0, 0.0, 1)
+    """
+    longest = max((end - start for s in sentences for _, start, end in entity_spans(s.tags)), default=0)
+    longest = max([longest, *(end - start for tags in predicted for _, start, end in entity_spans(tags))])
+    runs = {tuple(s.words[i : i + n]) for s in known for n in range(1, longest + 1) for i in range(len(s.words))}
+    parts: dict[str, dict[str, set]] = {part: {"gold": set(), "predicted": set()} for part in ("seen", "unseen")}
+    for index, (sentence, tags) in enumerate(zip(sentences, predicted, strict=True)):
+        for side, side_tags in (("gold", sentence.tags), ("predicted", tags)):
+            for kind, start, end in entity_spans(side_tags):
+                if kind in members:
+                    part = "seen" if tuple(sentence.words[start:end]) in runs else "unseen"
+                    parts[part][side].add((index, kind, start, end))
+    return {part: _spans_scores(spans["gold"], spans["predicted"]) for part, spans in parts.items()}

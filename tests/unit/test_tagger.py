@@ -4,6 +4,7 @@ import torch
 from lens_relearn import LensRelearnError, Tagger, collect_stats, evaluate_tagger, load_model, train_tagger
 from lens_relearn.data import CONLL_TAGS, Sentence
 from lens_relearn.tagger import concept_scores, entity_scores
+from lens_relearn.tagger.scores import concept_scores_by_form
 from lens_relearn.tagger.training import Schedule
 
 SENTENCES = [
@@ -220,3 +221,19 @@ def test_schedule_resumes_from_its_state_dict():
     again = Schedule(torch.nn.Linear(3, 2), steps=10, lr=1.0, warmup_fraction=0.2)
     again.load_state_dict(first.state_dict())
     assert rates(again, 6) == rates(first, 6)
+
+
+def test_the_concept_scores_split_into_names_seen_in_training_and_the_others():
+    known = [Sentence(["Rain", "in", "New", "York", "today"], ["O"] * 5), Sentence(["Oslo", "is", "cold"], ["O"] * 3)]
+    test = [
+        Sentence(["New", "York", "and", "Lima"], ["B-LOC", "I-LOC", "O", "B-LOC"]),
+        Sentence(["York", "New", "Bergen"], ["B-LOC", "I-LOC", "O"]),
+        Sentence(["Oslo", "Ada"], ["B-LOC", "B-PER"]),
+    ]
+    predicted = [["B-LOC", "I-LOC", "O", "O"], ["B-LOC", "I-LOC", "B-LOC"], ["B-LOC", "B-LOC"]]
+    parts = concept_scores_by_form(test, predicted, ["LOC"], known)
+    assert parts["seen"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2, "predicted": 2, "correct": 2}
+    unseen = parts["unseen"]  # Lima missed; "York New" (not in a row in training) found; Bergen and Ada wrongly tagged
+    assert (unseen["support"], unseen["predicted"], unseen["correct"]) == (2, 3, 1)
+    assert unseen["f1"] == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+    assert concept_scores_by_form(test, predicted, ["PER"], known)["unseen"]["support"] == 1
