@@ -7,6 +7,7 @@ sections and figures are in ``lens_relearn.views``.
 from lens_relearn.analyses.blend import Blend, BlendSummary
 from lens_relearn.analyses.collateral import Collateral, CollateralSummary
 from lens_relearn.analyses.comparison import Comparison, ComparisonSummary
+from lens_relearn.analyses.distance import Distance, DistanceSummary
 from lens_relearn.analyses.probes import Probes, ProbesSummary
 from lens_relearn.analyses.recovery import Recovery, RecoverySummary
 from lens_relearn.analyses.redistribution import Redistribution, RedistributionSummary
@@ -24,6 +25,7 @@ for _analysis in (
     Redistribution(),
     Blend(),
     Regrowth(),
+    Distance(),
     Comparison(),
 ):
     register_analysis(_analysis, replace=True)
@@ -35,6 +37,8 @@ __all__ = [
     "CollateralSummary",
     "Comparison",
     "ComparisonSummary",
+    "Distance",
+    "DistanceSummary",
     "Probes",
     "ProbesSummary",
     "Recovery",

@@ -528,3 +528,32 @@ def word_activations(
             found[index] = sentence_values
     every = {index: values for part in gather(found) for index, values in part.items()}
     return [every[index] for index in range(len(sentences))]
+
+
+def layer_words(
+    model: TransformerBridge,
+    sentences: Sequence[Sentence],
+    sites: Sequence[str],
+    *,
+    aggregation: str = "first",  # str, not Aggregation: WordPooler checks it, with advice
+) -> dict[str, list[Float[Tensor, "words units"]]]:
+    """Every word's pooled activations at each layer of some sites, in the sentences' word order (on the CPU).
+
+    Example:
+        >>> from lens_relearn import load_model
+        >>> from lens_relearn.data import Sentence
+        >>> words = layer_words(load_model("tiny-bert"), [Sentence(["Hi", "Oslo"], ["O", "B-LOC"])], ["mlp", "resid"])
+        >>> len(words["mlp"]), tuple(words["mlp"][0].shape), len(words["resid"]), tuple(words["resid"][0].shape)
+        (2, (2, 256), 3, (2, 64))
+    """
+    found: dict[int, dict[str, list[Tensor]]] = {}
+    for batch, indices, words, _ in _stream(model, sentences, sites, aggregation, INFERENCE_BATCH, "words", False):
+        split = {site: [layer.cpu().split(batch.words_kept) for layer in words[site]] for site in sites}
+        for position, index in enumerate(indices):
+            found[index] = {site: [layer[position] for layer in layers] for site, layers in split.items()}
+    every = {index: values for part in gather(found) for index, values in part.items()}
+    ordered = [every[index] for index in range(len(sentences))]
+    return {
+        site: [torch.cat([values[site][layer] for values in ordered]) for layer in range(len(ordered[0][site]))]
+        for site in dict.fromkeys(sites)
+    }

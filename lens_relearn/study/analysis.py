@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -138,6 +138,7 @@ class StudyContext:
         self.config, self.inputs, self.folder, self.device, self.progress = config, inputs, folder, device, progress
         self.sections: dict[str, Any] = {}  # the summary sections of the analyses summarised so far, by name
         self._base_vectors: dict[int, Tensor] = {}
+        self._kept: dict[tuple[str, int], Any] = {}
 
     @property
     def stages(self) -> list[str]:
@@ -168,6 +169,13 @@ class StudyContext:
             table = self.folder.stage_table(StageKey(seed, None, "base"))
             self._base_vectors[seed] = token_vectors(self.inputs.embedder, [text.split() for text in table.top_tokens])
         return self._base_vectors[seed]
+
+    def kept(self, name: str, seed: int, make: Callable[[], Any]) -> Any:
+        """What ``make`` returns, made once a study and seed (an analysis's reference, e.g. the base model's
+        representations: after a resume it is made again)."""
+        if (name, seed) not in self._kept:
+            self._kept[name, seed] = make()
+        return self._kept[name, seed]
 
     def ablated_f1(self, tagger: Tagger, seed: int, ablated: Sequence[Neuron]) -> dict:
         """``headline_f1`` on the test split with some neurons ablated for the while (mask hooks)."""

@@ -118,6 +118,9 @@ class ExperimentConfig:
         "validation sentences (a fixed, seeded subset) scored during training for the recovery curves; 0: none", 50
     )
     monitor_every: int | None = _help("steps between recovery-curve points (default: a tenth of a round)", None)
+    distance_sentences: int = _help(
+        "test sentences (a fixed, seeded subset) whose words the distance from the base model compares", 100
+    )
     mask_steps: int = _help("learned_mask arms: optimisation steps of the gates, a batch each", 100)
     mask_lr: float = _help("learned_mask arms: the gates' step size", 0.05)
     mask_forget: MaskForget = _help("learned_mask arms: the concept's words become O, or lose their tag", "outside")
@@ -151,6 +154,7 @@ class ExperimentConfig:
             "primed_top",
             "composition_top",
             "probe_words",
+            "distance_sentences",
             "mask_steps",
         ):
             if getattr(self, name) < 1:

@@ -6,6 +6,7 @@ Importing this package registers the report section of each built-in analysis (`
 from lens_relearn.views.blend import SECTION as BLEND
 from lens_relearn.views.collateral import SECTION as COLLATERAL
 from lens_relearn.views.comparison import SECTION as COMPARISON
+from lens_relearn.views.distance import SECTION as DISTANCE
 from lens_relearn.views.neuron_views import neuron_view, neuron_views
 from lens_relearn.views.page import View
 from lens_relearn.views.probes import SECTION as PROBES
@@ -20,7 +21,18 @@ from lens_relearn.views.run import NeuronCase, Run, open_run
 from lens_relearn.views.sections import SECTIONS, ReportSection, register_section
 from lens_relearn.views.sweep import plot_sweep
 
-for _section in (COLLATERAL, PROBES, RECOVERY, RETRAINING, RELOCATION, REDISTRIBUTION, BLEND, REGROWTH, COMPARISON):
+for _section in (
+    COLLATERAL,
+    PROBES,
+    RECOVERY,
+    RETRAINING,
+    RELOCATION,
+    REDISTRIBUTION,
+    BLEND,
+    REGROWTH,
+    DISTANCE,
+    COMPARISON,
+):
     register_section(_section, replace=True)
 
 __all__ = [

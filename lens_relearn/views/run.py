@@ -19,6 +19,7 @@ from lens_relearn.tagger.model import Tagger
 from lens_relearn.views.blend import plot_blend
 from lens_relearn.views.collateral import plot_collateral
 from lens_relearn.views.comparison import comparison_rows, plot_comparison
+from lens_relearn.views.distance import plot_distance
 from lens_relearn.views.finished import FinishedStudy
 from lens_relearn.views.neuron_views import neuron_trajectory, neuron_views
 from lens_relearn.views.page import View
@@ -148,6 +149,10 @@ class Run(FinishedStudy):
     def plot_regrowth(self) -> Figure:
         """What regrown pruned units carry, per round (``plot_regrowth``; weights mode, unfrozen)."""
         return plot_regrowth(self)
+
+    def plot_distance(self) -> Figure:
+        """How far each stage moved from the base model: CKA per layer and weight distance (``plot_distance``)."""
+        return plot_distance(self)
 
     def plot_comparison(self) -> Figure:
         """Every arm's concept F1 after its removal and after retraining, and its cost (``plot_comparison``)."""

@@ -74,9 +74,10 @@ def test_report_renders_offline_in_chromium(quick_report, chromium, tmp_path_fac
     values = page.values
     assert values["views"] >= 3 * 3 and values["views"] % 3 == 0, "3 neurons x sentences x (base, round1, round2)"
     assert values["rendered"] == values["views"]
-    assert values["images"] == 11
+    assert values["images"] == 12
     assert values["scripts"] == values["views"] + 2, "the circuitsvis bundle and the neuron browser, one script a view"
-    ran = ["collateral", "probes", "recovery", "retraining", "relocation", "redistribution", "blend", "comparison"]
+    ran = ["collateral", "probes", "recovery", "retraining", "relocation", "redistribution", "blend"]
+    ran += ["distance", "comparison"]
     assert values["sections"] == [f"analysis-{name}" for name in ran] + ["skipped"], "regrowth needs weights mode"
     for heading in ("F1 per stage", "Figures", "Primed neurons", "Where the concept went", "Neuron browser", "Config"):
         assert heading in values["text"]
@@ -217,7 +218,7 @@ def test_notebook_runs(name, quick_run, monkeypatch):
     html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     if name.startswith("01"):
-        assert len(images) == 10, "the ten plots show inline"
+        assert len(images) == 11, "the eleven plots show inline"
         texts = [o.data["text/plain"] for o in outputs if "text/plain" in o.get("data", {})]
         shown = next(t for t in texts if "'concept_corpus'" in t)  # pretty-printed over several lines
         assert "source='validation'" in shown and "sentences=150" in shown and "concept='LOC'" in shown

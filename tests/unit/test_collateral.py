@@ -210,7 +210,7 @@ def test_report_says_what_pruning_kept_of_the_concept_and_the_other_types(tiny_r
     start = page.index("<p>", page.index('<h2 id="analysis-collateral">'))
     assert sentence in page[start : page.index("</p>", start)]
     assert "<figcaption>F1 of every entity type on the test split at every stage" in page
-    assert page.count('<img alt="') == 11
+    assert page.count('<img alt="') == 12
     assert "<td>other types F1</td>" in page
     assert page.count('<td>selectivity</td><td class="number">–</td>') == 2 * 3, "none at base: 2 splits x 3 arms"
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from lens_relearn import Tagger, load_model, load_ner, train_tagger
+from lens_relearn import Tagger, load_model, load_ner, open_run, train_tagger, write_report
+from lens_relearn.analyses import DistanceSummary
 from lens_relearn.neurons.distance import linear_cka, weight_distance
 
 
@@ -38,3 +39,23 @@ def test_the_weight_distance_is_zero_at_base_and_grows_with_training():
     one = weight_distance(tagger.state_dict(), base)
     train_tagger(tagger, data.train, epochs=1, lr=1e-3, batch_size=8, progress=False)
     assert 0.0 < one < weight_distance(tagger.state_dict(), base) < 1.0
+
+
+def test_a_study_measures_each_stage_against_its_base_model(tiny_run):
+    """The tiny study (masks: a removal moves no weight, training does; MLP units leave the embeddings alone)."""
+    run = open_run(tiny_run)
+    arms = run.section(DistanceSummary).arms
+    table = run.table("distance")
+    assert len(table) == 3 * 4 * (2 + 3 + 1), "an arm's four stages: two MLP layers, three residual, the weights"
+    for arm in ("concept", "random", "none"):
+        base, pruned, last = (arms[arm][stage] for stage in ("base", "pruned", "round2"))
+        assert base.cka_site == [1.0, 1.0] and base.cka_resid == [1.0, 1.0, 1.0] and base.weights == 0.0
+        assert pruned.weights == 0.0 < last.weights < 0.5
+        assert pruned.cka_resid[0] == 1.0, "the embeddings come before every MLP unit"
+        assert min(last.cka_resid) < 1.0
+    assert arms["none"]["pruned"].cka_site == [1.0, 1.0]
+    assert min(arms["concept"]["pruned"].cka_site) < 1.0
+    page = write_report(tiny_run).read_text()
+    assert '<h2 id="analysis-distance">How far from the base model</h2>' in page
+    axes = run.plot_distance().axes
+    assert [len(axis.lines) for axis in axes] == [6, 6, 3]

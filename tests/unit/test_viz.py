@@ -280,6 +280,7 @@ REPORT_FIGURES = {
     "analysis-relocation": 1,
     "analysis-redistribution": 2,
     "analysis-blend": 1,
+    "analysis-distance": 1,
     "analysis-comparison": 1,
     "skipped": 0,
     "Neuron browser": 0,
@@ -300,7 +301,7 @@ def test_report_command_writes_one_self_contained_page(tiny_run, capsys):
     assert f"report: {path.resolve()}" in capsys.readouterr().out
     page = path.read_text()
     assert page.count("var CircuitsVis=") == 1
-    assert page.count('<img alt="') == 11
+    assert page.count('<img alt="') == 12
     assert list(figures_by_heading(page).items()) == list(REPORT_FIGURES.items()), "sections in registry order"
     shown = re.sub(r"<template .*?</template>", "", page, flags=re.DOTALL)  # the neuron browser's, inert
     mounts = shown.count("CircuitsVis.render(")

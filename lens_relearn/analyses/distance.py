@@ -1,0 +1,103 @@
+"""Distance from the base model: how far each stage's representations and weights moved (docs/design.md §25).
+
+At every stage, for a fixed seeded subset of the test split's sentences (``distance_sentences``):
+linear CKA, layer by layer, between the base model's and this stage's word representations at the
+study's site and at the residual stream (``lens_relearn.neurons.distance``), and the relative L2
+distance of the tagger's weights from the base tagger's. A removal by hooks moves no weight; a
+retraining round does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from lens_relearn.data.sources import subsample
+from lens_relearn.neurons.activations import layer_words
+from lens_relearn.neurons.distance import linear_cka, weight_distance
+from lens_relearn.neurons.passes import VECTOR_SITE
+from lens_relearn.study.analysis import Analysis, StageOutcome, StudyContext
+from lens_relearn.study.folders import StageKey
+from lens_relearn.tagger.model import Tagger
+
+
+@dataclass(frozen=True)
+class StageDistance:
+    """A stage's distance from the base model (means over seeds).
+
+    Attributes:
+        cka_site: Linear CKA with the base model a layer of the study's site.
+        cka_resid: The same a residual layer (the embeddings' output, then each block's).
+        weights: ``‖θ - θ_base‖ / ‖θ_base‖`` of the tagger's weights.
+    """
+
+    cka_site: list[float]
+    cka_resid: list[float]
+    weights: float
+
+
+@dataclass(frozen=True)
+class DistanceSummary:
+    """Every arm's stages' distance from the base model, by arm and stage; ``site``: the study's site."""
+
+    site: str
+    sentences: int
+    arms: dict[str, dict[str, StageDistance]]
+
+
+class Distance(Analysis):
+    """CKA per layer and weight distance to the base model at every stage (``distance.csv`` in each stage folder:
+    a row a measure and layer, ``cka_site``, ``cka_resid``, and ``weight_distance`` at layer -1)."""
+
+    name = "distance"
+    summary_type = DistanceSummary
+
+    def at_stage(self, study: StudyContext, outcome: StageOutcome) -> Mapping[str, pd.DataFrame]:
+        seed, sites = outcome.key.seed, self._sites(study)
+        at_base = outcome.key.arm is None
+        base_words, base_weights = study.kept(
+            self.name, seed, lambda: self._reference(study, outcome.tagger if at_base else self._base(study, seed))
+        )
+        words = self._words(study, outcome.tagger)
+        rows = [
+            {"measure": measure, "layer": layer, "value": linear_cka(base_words[site][layer], words[site][layer])}
+            for measure, site in zip(("cka_site", "cka_resid"), sites, strict=True)
+            for layer in range(len(words[site]))
+        ]
+        moved = weight_distance(outcome.tagger.state_dict(), base_weights)
+        rows.append({"measure": "weight_distance", "layer": -1, "value": moved})
+        return {"distance": pd.DataFrame(rows)}
+
+    def summarise(self, study: StudyContext) -> DistanceSummary:
+        table = study.stage_tables("distance")
+        study.folder.write_table("distance", table)
+        means = table.groupby(["arm", "stage", "measure", "layer"]).value.mean().round(12)
+
+        def stage(arm: str, name: str) -> StageDistance:
+            return StageDistance(
+                means.loc[(arm, name, "cka_site")].tolist(),
+                means.loc[(arm, name, "cka_resid")].tolist(),
+                float(means.loc[(arm, name, "weight_distance", -1)]),
+            )
+
+        arms = {arm: {name: stage(arm, name) for name in study.stages} for arm in study.config.arms}
+        return DistanceSummary(study.config.site, len(self._sentences(study)), arms)
+
+    def _sentences(self, study: StudyContext) -> list:
+        return subsample(study.inputs.data.test, study.config.distance_sentences, 0, "distance")
+
+    def _sites(self, study: StudyContext) -> tuple[str, str]:
+        return study.config.site, VECTOR_SITE
+
+    def _base(self, study: StudyContext, seed: int) -> Tagger:
+        return Tagger.load(study.folder.tagger_dir(StageKey(seed, None, "base")), device=study.device)
+
+    def _reference(self, study: StudyContext, base: Tagger) -> tuple[dict, dict]:
+        """The base tagger's representations of the sentences, and its weights."""
+        return self._words(study, base), {name: value.detach().clone() for name, value in base.state_dict().items()}
+
+    def _words(self, study: StudyContext, tagger: Tagger) -> dict:
+        sentences, sites = self._sentences(study), self._sites(study)
+        return layer_words(tagger.model, sentences, sites, aggregation=study.config.aggregation)
