@@ -17,7 +17,7 @@ from pathlib import Path
 from lens_relearn.errors import LensRelearnError
 
 # lens_relearn.study.config.PRESETS, without importing torch
-PRESET_NAMES = ("quick", "default", "default3", "compare", "paper")
+PRESET_NAMES = ("quick", "default", "default3", "compare", "attacks", "paper")
 REMOVAL_PRESET_NAMES = ("removal",)  # lens_relearn.study.config.REMOVAL_PRESETS
 
 if typing.TYPE_CHECKING:
@@ -385,7 +385,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
         help="quick: MiniLM on a small corpus, about 3 min on 2 cores; default: the "
         "calibrated MiniLM study; default3: it over seeds 0, 1, 2 with every retraining condition "
         "(concept@without_concept, concept@concept_as_o); compare: the default study with every removal "
-        "(concept, random, learned_mask, erase), each also retrained without the concept; paper: Lo et al.'s "
+        "(concept, random, learned_mask, erase), each also retrained without the concept; attacks: every removal "
+        "retrained one round on few:0, few:8, few:32, few:128, full and concept_as_o, over seeds 0, 1, 2; "
+        "paper: Lo et al.'s "
         "protocol (resid site, half the neurons, lr 2e-5, batch 8, 4 rounds of 2 epochs)",
     )
     run.add_argument("--out", required=True, help="folder for the results")

@@ -4,6 +4,7 @@ Each module is one analysis: what it measures, its tables and its summary sectio
 sections and figures are in ``lens_relearn.views``.
 """
 
+from lens_relearn.analyses.attacks import Attacks, AttacksSummary
 from lens_relearn.analyses.blend import Blend, BlendSummary
 from lens_relearn.analyses.collateral import Collateral, CollateralSummary
 from lens_relearn.analyses.comparison import Comparison, ComparisonSummary
@@ -26,11 +27,14 @@ for _analysis in (
     Blend(),
     Regrowth(),
     Distance(),
+    Attacks(),
     Comparison(),
 ):
     register_analysis(_analysis, replace=True)
 
 __all__ = [
+    "Attacks",
+    "AttacksSummary",
     "Blend",
     "BlendSummary",
     "Collateral",

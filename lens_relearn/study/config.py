@@ -274,6 +274,16 @@ PRESETS: dict[str, dict[str, Any]] = {
             for removal in ("concept", "random", "learned_mask", "erase")
         ),
     },
+    "attacks": {  # how little brings it back: every removal, retrained on 0 to 128 of the concept's sentences (§25)
+        **PRESETS_DEFAULT,
+        "seeds": (0, 1, 2),
+        "rounds": 1,
+        "arms": tuple(
+            f"{removal}{condition}"
+            for removal in ("concept", "random", "learned_mask", "erase")
+            for condition in ("@few:0", "@few:8", "@few:32", "@few:128", "", "@concept_as_o")
+        ),
+    },
     "paper": {
         "site": "resid",
         "prune_fraction": 0.5,
@@ -287,7 +297,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **changes: Any) -> ExperimentConfig:
-    """A preset config (``quick``, ``default``, ``default3``, ``compare``, ``paper``) with some fields changed.
+    """A preset config (``quick``, ``default``, ``default3``, ``compare``, ``attacks``, ``paper``) with some fields
+    changed.
 
     A preset's sizes are those of the synthetic corpus: with other data, every split is used
     whole unless a size is among ``changes``.

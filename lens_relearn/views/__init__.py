@@ -3,6 +3,7 @@
 Importing this package registers the report section of each built-in analysis (``SECTIONS``).
 """
 
+from lens_relearn.views.attacks import SECTION as ATTACKS
 from lens_relearn.views.blend import SECTION as BLEND
 from lens_relearn.views.collateral import SECTION as COLLATERAL
 from lens_relearn.views.comparison import SECTION as COMPARISON
@@ -31,6 +32,7 @@ for _section in (
     BLEND,
     REGROWTH,
     DISTANCE,
+    ATTACKS,
     COMPARISON,
 ):
     register_section(_section, replace=True)

@@ -11,11 +11,13 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lens_relearn.analyses.attacks import AttacksSummary
 from lens_relearn.analyses.comparison import ComparisonSummary
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.study.runner import load_stage
 from lens_relearn.tagger.model import Tagger
+from lens_relearn.views.attacks import attack_rows, plot_attacks
 from lens_relearn.views.blend import plot_blend
 from lens_relearn.views.collateral import plot_collateral
 from lens_relearn.views.comparison import comparison_rows, plot_comparison
@@ -153,6 +155,15 @@ class Run(FinishedStudy):
     def plot_distance(self) -> Figure:
         """How far each stage moved from the base model: CKA per layer and weight distance (``plot_distance``)."""
         return plot_distance(self)
+
+    def plot_attacks(self) -> Figure:
+        """The concept's F1 after one round against N, one line a removal (``plot_attacks``)."""
+        return plot_attacks(self)
+
+    def attack_table(self) -> pd.DataFrame:
+        """The relearning-attack table: a row a removal, a column a retraining condition (the ``attacks`` analysis)."""
+        header, rows = attack_rows(self.section(AttacksSummary))
+        return pd.DataFrame(rows, columns=header).set_index("removal")
 
     def plot_comparison(self) -> Figure:
         """Every arm's concept F1 after its removal and after retraining, and its cost (``plot_comparison``)."""

@@ -77,7 +77,7 @@ def test_report_renders_offline_in_chromium(quick_report, chromium, tmp_path_fac
     assert values["images"] == 12
     assert values["scripts"] == values["views"] + 2, "the circuitsvis bundle and the neuron browser, one script a view"
     ran = ["collateral", "probes", "recovery", "retraining", "relocation", "redistribution", "blend"]
-    ran += ["distance", "comparison"]
+    ran += ["distance", "attacks", "comparison"]
     assert values["sections"] == [f"analysis-{name}" for name in ran] + ["skipped"], "regrowth needs weights mode"
     for heading in ("F1 per stage", "Figures", "Primed neurons", "Where the concept went", "Neuron browser", "Config"):
         assert heading in values["text"]

@@ -13,13 +13,15 @@ from lens_relearn import (
     load_model,
     load_ner,
     load_stage,
+    open_run,
     preset,
     run_experiment,
     write_report,
 )
+from lens_relearn.analyses.attacks import AttacksSummary
 from lens_relearn.analyses.recovery import RecoverySummary
 from lens_relearn.analyses.retraining import RetrainingSummary
-from lens_relearn.data.sentences import find_concept
+from lens_relearn.data.sentences import entity_spans, find_concept
 from lens_relearn.data.sources import subsample
 from lens_relearn.study.inputs import load_inputs
 from lens_relearn.study.tables import recovery_measures
@@ -140,6 +142,28 @@ def test_few_trains_on_that_many_sentences_of_the_concept_drawn_by_the_seed_and_
         drawn.append(holding)
     assert drawn[0] == drawn[1] and drawn[2] == drawn[3] and drawn[0] != drawn[2], "one draw a seed"
     assert summary.section(RetrainingSummary).arms["concept@few:2"].sentences == epoch
+
+
+def test_the_attack_table_puts_each_condition_in_its_column_with_the_f1_after_one_round(conditions):
+    out, summary, _ = conditions
+    attacks = summary.section(AttacksSummary)
+    assert attacks.stage == "round1"
+    assert attacks.conditions == ["few:0", "few:2", "without_concept", "full", "concept_as_o"], "few:N by N first"
+    performance = pd.read_csv(out / "performance.csv")
+    recovery = summary.section(RecoverySummary)
+    names = sum(kind == "LOC" for s in load_inputs(CONDITIONS).data.test for kind, _, _ in entity_spans(s.tags))
+    for arm, data in zip(ARMS, DATA, strict=True):
+        cell = attacks.removals["concept"][data]
+        after = performance[(performance.arm == arm) & (performance.split == "test") & (performance.stage == "round1")]
+        assert cell.arm == arm and cell.concept_f1.n == 2
+        assert cell.concept_f1.mean == pytest.approx(after.concept_f1.mean())
+        assert cell.steps_to_50 == recovery.arms[arm].steps_to_50
+        assert cell.seen_names + cell.unseen_names == names, "every test name is seen or unseen"
+    table = open_run(out).attack_table()
+    assert list(table.columns) == attacks.conditions and list(table.index) == ["concept"]
+    page = write_report(out).read_text()
+    section = page[page.index('<h2 id="analysis-attacks">') :].split("<h2")[1]
+    assert "<th>few:0</th><th>few:2</th>" in section and section.count('<img alt="') == 1
 
 
 def test_few_asking_for_more_sentences_of_the_concept_than_the_split_has_is_refused_before_training(tmp_path):

@@ -281,6 +281,7 @@ REPORT_FIGURES = {
     "analysis-redistribution": 2,
     "analysis-blend": 1,
     "analysis-distance": 1,
+    "analysis-attacks": 0,
     "analysis-comparison": 1,
     "skipped": 0,
     "Neuron browser": 0,
