@@ -227,6 +227,7 @@ def test_notebook_runs(name, quick_run, monkeypatch):
         assert "'collateral'" in analyses and "skipped={'regrowth': " in analyses, "which analyses ran and which not"
         (section,) = [h for h in html if "<h2>What else the removal took</h2>" in h]
         assert section.count('<img alt="') == 1 and outside_addresses(section) == [], "run.show('collateral')"
+        assert any("<th>removal</th>" in h and "<th>full</th>" in h for h in html), "run.attack_table()"
     else:
         views = [h for h in html if "CircuitsVis.render(" in h]
         assert len(views) == 1 and outside_addresses(views[0]) == []
