@@ -31,15 +31,3 @@ def tiny_model(request):
     """A fresh tiny random-weight model of each architecture."""
     torch.manual_seed(0)
     return load_model(request.param)
-
-
-SHARED_BY_ONE_WORKER = ("quick_cli_run",)  # session fixtures too dear to make once a worker (minutes)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``pytest -n N --dist loadgroup`` (``make test``), the tests of a dear session fixture run on one
-    worker, which makes it once."""
-    for item in items:
-        for name in SHARED_BY_ONE_WORKER:
-            if name in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(name))

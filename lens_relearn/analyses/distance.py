@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from lens_relearn.data.sources import subsample
 from lens_relearn.neurons.activations import layer_words
 from lens_relearn.neurons.distance import linear_cka, weight_distance
 from lens_relearn.neurons.passes import VECTOR_SITE
-from lens_relearn.study.analysis import Analysis, StageOutcome, StudyContext
+from lens_relearn.study.analysis import Analysis, Needs, StageOutcome, StudyContext, word_sample
 from lens_relearn.study.folders import StageKey
 from lens_relearn.tagger.model import Tagger
 
@@ -52,15 +51,14 @@ class Distance(Analysis):
     a row a measure and layer, ``cka_site``, ``cka_resid``, and ``weight_distance`` at layer -1)."""
 
     name = "distance"
+    needs = Needs(test_words=True)
     summary_type = DistanceSummary
 
     def at_stage(self, study: StudyContext, outcome: StageOutcome) -> Mapping[str, pd.DataFrame]:
-        seed, sites = outcome.key.seed, self._sites(study)
-        at_base = outcome.key.arm is None
-        base_words, base_weights = study.kept(
-            self.name, seed, lambda: self._reference(study, outcome.tagger if at_base else self._base(study, seed))
-        )
-        words = self._words(study, outcome.tagger)
+        seed, sites, words = outcome.key.seed, self._sites(study), outcome.test_pass.words
+        if outcome.key.arm is None:
+            study.kept(self.name, seed, lambda: self._reference(study, outcome.tagger, words))
+        base_words, base_weights = study.kept(self.name, seed, lambda: self._saved(study, seed))
         rows = [
             {"measure": measure, "layer": layer, "value": linear_cka(base_words[site][layer], words[site][layer])}
             for measure, site in zip(("cka_site", "cka_resid"), sites, strict=True)
@@ -83,21 +81,19 @@ class Distance(Analysis):
             )
 
         arms = {arm: {name: stage(arm, name) for name in study.stages} for arm in study.config.arms}
-        return DistanceSummary(study.config.site, len(self._sentences(study)), arms)
-
-    def _sentences(self, study: StudyContext) -> list:
-        return subsample(study.inputs.data.test, study.config.distance_sentences, 0, "distance")
+        return DistanceSummary(study.config.site, len(word_sample(study.config, study.inputs.data.test)), arms)
 
     def _sites(self, study: StudyContext) -> tuple[str, str]:
         return study.config.site, VECTOR_SITE
 
-    def _base(self, study: StudyContext, seed: int) -> Tagger:
-        return Tagger.load(study.folder.tagger_dir(StageKey(seed, None, "base")), device=study.device)
+    def _reference(self, study: StudyContext, base: Tagger, words: dict) -> tuple[dict, dict]:
+        """The base tagger's words, and its weights."""
+        return words, {name: value.detach().clone() for name, value in base.state_dict().items()}
 
-    def _reference(self, study: StudyContext, base: Tagger) -> tuple[dict, dict]:
-        """The base tagger's representations of the sentences, and its weights."""
-        return self._words(study, base), {name: value.detach().clone() for name, value in base.state_dict().items()}
-
-    def _words(self, study: StudyContext, tagger: Tagger) -> dict:
-        sentences, sites = self._sentences(study), self._sites(study)
-        return layer_words(tagger.model, sentences, sites, aggregation=study.config.aggregation)
+    def _saved(self, study: StudyContext, seed: int) -> tuple[dict, dict]:
+        """The reference of a resumed study, made from the saved base tagger (a pass of its own over the words)."""
+        base = Tagger.load(study.folder.tagger_dir(StageKey(seed, None, "base")), device=study.device)
+        test = study.inputs.data.test
+        sentences = [test[index] for index in word_sample(study.config, test)]
+        words = layer_words(base.model, sentences, self._sites(study), aggregation=study.config.aggregation)
+        return self._reference(study, base, words)

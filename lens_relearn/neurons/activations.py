@@ -530,13 +530,43 @@ def word_activations(
     return [every[index] for index in range(len(sentences))]
 
 
+class SentenceWords:
+    """The pooled word activations of chosen sentences at some sites, batch by batch (gathered across ranks).
+
+    Args:
+        sentences: The indices of the sentences whose words are kept (None: every sentence's).
+        sites: The sites kept.
+    """
+
+    def __init__(self, sentences: Sequence[int] | None, sites: Sequence[str]) -> None:
+        self.chosen = None if sentences is None else set(sentences)
+        self.sites = tuple(dict.fromkeys(sites))
+        self.found: dict[int, dict[str, list[Tensor]]] = {}
+
+    def add(self, batch: EncodedBatch, indices: Sequence[int], words: dict[str, list[Tensor]]) -> None:
+        """Keep the words of the batch's chosen sentences (``words``: a site's pooled layers, as ``_stream`` gives)."""
+        split = {site: [layer.cpu().split(batch.words_kept) for layer in words[site]] for site in self.sites}
+        for position, index in enumerate(indices):
+            if self.chosen is None or index in self.chosen:
+                self.found[index] = {site: [layer[position] for layer in layers] for site, layers in split.items()}
+
+    def result(self) -> dict[str, list[Float[Tensor, "_words _units"]]]:
+        """Each site's layers, the kept sentences' words in the sentences' order (every rank's)."""
+        every = {index: values for part in gather(self.found) for index, values in part.items()}
+        ordered = [every[index] for index in sorted(every)]
+        if not ordered:
+            return {}
+        layers = {site: range(len(ordered[0][site])) for site in self.sites}
+        return {site: [torch.cat([v[site][layer] for v in ordered]) for layer in layers[site]] for site in self.sites}
+
+
 def layer_words(
     model: TransformerBridge,
     sentences: Sequence[Sentence],
     sites: Sequence[str],
     *,
     aggregation: str = "first",  # str, not Aggregation: WordPooler checks it, with advice
-) -> dict[str, list[Float[Tensor, "words units"]]]:
+) -> dict[str, list[Float[Tensor, "_words _units"]]]:
     """Every word's pooled activations at each layer of some sites, in the sentences' word order (on the CPU).
 
     Example:
@@ -546,14 +576,7 @@ def layer_words(
         >>> len(words["mlp"]), tuple(words["mlp"][0].shape), len(words["resid"]), tuple(words["resid"][0].shape)
         (2, (2, 256), 3, (2, 64))
     """
-    found: dict[int, dict[str, list[Tensor]]] = {}
+    kept = SentenceWords(None, sites)
     for batch, indices, words, _ in _stream(model, sentences, sites, aggregation, INFERENCE_BATCH, "words", False):
-        split = {site: [layer.cpu().split(batch.words_kept) for layer in words[site]] for site in sites}
-        for position, index in enumerate(indices):
-            found[index] = {site: [layer[position] for layer in layers] for site, layers in split.items()}
-    every = {index: values for part in gather(found) for index, values in part.items()}
-    ordered = [every[index] for index in range(len(sentences))]
-    return {
-        site: [torch.cat([values[site][layer] for values in ordered]) for layer in range(len(ordered[0][site]))]
-        for site in dict.fromkeys(sites)
-    }
+        kept.add(batch, indices, words)
+    return kept.result()

@@ -3,7 +3,9 @@
 Linear CKA (Kornblith et al. 2019) compares two representations of the same words, ``X`` (a row a
 word) and ``Y`` (a row a word), centred: ``‖YᵀX‖²_F / (‖XᵀX‖_F ‖YᵀY‖_F)``. It is 1 for identical
 representations, unchanged by an orthogonal rotation or an isotropic scaling of either, and near
-0 for independent ones (of order d / words for random ones). The weight distance is
+0 for independent ones (of order d / words for random ones); ``‖YᵀX‖²_F`` is also the inner product of the
+two Gram matrices ``XXᵀ`` and ``YYᵀ``, the cheaper form when there are fewer words than features. The
+weight distance is
 ``‖θ - θ_base‖ / ‖θ_base‖`` over every parameter the two models share by name.
 """
 
@@ -26,8 +28,14 @@ def linear_cka(x: Float[Tensor, "words d1"], y: Float[Tensor, "words d2"]) -> fl
         (1.0, 1.0)
     """
     x, y = (v.double() - v.double().mean(0) for v in (x, y))
-    cross = torch.linalg.matrix_norm(y.T @ x) ** 2
-    scale = torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)
+    words, width = x.shape[0], x.shape[1] + y.shape[1]
+    if words * words * width < words * (x.shape[1] * y.shape[1] + x.shape[1] ** 2 + y.shape[1] ** 2):
+        gram_x, gram_y = x @ x.T, y @ y.T  # fewer words than features: the same sums, over word pairs
+        cross = (gram_x * gram_y).sum()
+        scale = torch.linalg.matrix_norm(gram_x) * torch.linalg.matrix_norm(gram_y)
+    else:
+        cross = torch.linalg.matrix_norm(y.T @ x) ** 2
+        scale = torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)
     return float(cross / scale) if scale > 0 else math.nan
 
 

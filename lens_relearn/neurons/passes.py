@@ -24,6 +24,7 @@ from lens_relearn.models.sites import neuron_site
 from lens_relearn.neurons.activations import (
     ActivationStats,
     ActivationStore,
+    SentenceWords,
     StatsSums,
     _stream,
 )
@@ -47,6 +48,8 @@ class PassResult:
         activations: Each batch with its sentence indices and its words' activations at the
             neuron site (``[words, layers, units]``, for ``top_tokens``; None unless asked for). Close
             it once read: what did not fit in memory lies in a temporary file.
+        words: The pooled activations of the words of the sentences asked for (``word_sentences``), at the
+            neuron site and the residual stream, each site's layers, in the sentences' order (empty unless asked).
     """
 
     stats: ActivationStats | None
@@ -54,6 +57,7 @@ class PassResult:
     tags: list[str]
     predictions: list[list[str]]
     activations: ActivationStore | None
+    words: dict[str, list[Float[torch.Tensor, "_words _units"]]]
 
 
 def shared_pass(
@@ -68,6 +72,7 @@ def shared_pass(
     vector_seed: int = 0,
     predictions: bool = False,
     keep_activations: bool = False,
+    word_sentences: Sequence[int] = (),
     memory_bytes: int | None = None,
     batch_size: int = INFERENCE_BATCH,
     description: str = "stage",
@@ -90,6 +95,7 @@ def shared_pass(
         keep_activations: Keep every word's activations at ``site`` (words x neurons floats, in
             memory up to ``memory_bytes``, the rest in a temporary file) for ``top_tokens``, which
             then needs no pass of its own.
+        word_sentences: Keep the words of these sentences (indices) at ``site`` and the residual stream.
         memory_bytes: How much of the kept activations stays in memory (default ``ACTIVATION_MEMORY_BYTES``).
         batch_size: Sentences a forward pass.
         description: The progress bar's label.
@@ -104,13 +110,15 @@ def shared_pass(
         ([2, 1], 3, (3, 64), 3)
     """
     model = tagger.model
-    sites = [site] * (statistics or keep_activations) + [VECTOR_SITE] * vectors
+    sites = [site] * (statistics or keep_activations or bool(word_sentences))
+    sites += [VECTOR_SITE] * (vectors or bool(word_sentences))
     shape = neuron_site(model, site)
     sums = StatsSums(sentences, site, aggregation, shape.n_layers, shape.units) if statistics else None
     kept = WordVectors()
     found: dict[int, list[str]] = {}  # this rank's sentences' tags
     predicted: list[list[str]] = []
     kept_activations = ActivationStore(memory_bytes) if keep_activations else None
+    kept_words = SentenceWords(word_sentences, [site, VECTOR_SITE]) if word_sentences else None
     stream = _stream(model, sentences, sites, aggregation, batch_size, description, progress)
     for batch, indices, words, hidden in stream:
         if sums is not None:
@@ -119,6 +127,8 @@ def shared_pass(
             kept.add(batch.tags, words[VECTOR_SITE])
         if kept_activations is not None:
             kept_activations.add(batch, indices, words[site])
+        if kept_words is not None:
+            kept_words.add(batch, indices, words)
         if predictions:
             chunk = [sentences[i] for i in indices]
             with torch.no_grad():
@@ -129,4 +139,5 @@ def shared_pass(
         predicted = [tagged[index] for index in range(len(sentences))]
     layers, tags = kept.result(vector_words, vector_seed) if vectors else ([], [])
     stats = sums.result() if sums is not None else None
-    return PassResult(stats, layers, tags, predicted if predictions else [], kept_activations)
+    words = kept_words.result() if kept_words is not None else {}
+    return PassResult(stats, layers, tags, predicted if predictions else [], kept_activations, words)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -55,10 +56,13 @@ class Needs:
     Attributes:
         vectors: Every word's residual-stream vectors, of the concept corpus and of the test split.
         composition: The class composition of each neuron's top-activating words (in the neuron table).
+        test_words: The words of a fixed subset of the test split (``word_sample``) at the site and the residual
+            stream (``StageOutcome.test_pass.words``).
     """
 
     vectors: bool = False
     composition: bool = False
+    test_words: bool = False
 
     def __or__(self, other: Needs) -> Needs:
         return Needs(*(a or b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other), strict=True)))
@@ -268,6 +272,14 @@ def chosen_analyses(config: ExperimentConfig) -> tuple[list[Analysis], dict[str,
         else:
             skipped[analysis.name] = reason
     return chosen, skipped
+
+
+def word_sample(config: ExperimentConfig, test: Sequence[Sentence]) -> list[int]:
+    """The indices of the test sentences whose words are compared across stages (``Needs.test_words``): a fixed
+    subset of ``distance_sentences``, the same for every seed and stage."""
+    order = list(range(len(test)))
+    random.Random("words").shuffle(order)
+    return sorted(order[: config.distance_sentences])
 
 
 def prune_spec(config: ExperimentConfig, folder: StudyFolder, seed: int, units: int) -> PruneSpec:

@@ -119,7 +119,7 @@ class ExperimentConfig:
     )
     monitor_every: int | None = _help("steps between recovery-curve points (default: a tenth of a round)", None)
     distance_sentences: int = _help(
-        "test sentences (a fixed, seeded subset) whose words the distance from the base model compares", 100
+        "test sentences (a fixed, seeded subset) whose words the distance from the base model compares", 50
     )
     mask_steps: int = _help("learned_mask arms: optimisation steps of the gates, a batch each", 100)
     mask_lr: float = _help("learned_mask arms: the gates' step size", 0.05)

@@ -20,7 +20,7 @@ from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import top_tokens
 from lens_relearn.neurons.passes import PassResult, shared_pass
 from lens_relearn.neurons.ranking import Ranking
-from lens_relearn.study.analysis import AppliedRemoval, Needs, StageOutcome, StudyContext, TrainingMonitor
+from lens_relearn.study.analysis import AppliedRemoval, Needs, StageOutcome, StudyContext, TrainingMonitor, word_sample
 from lens_relearn.study.folders import NEURON_TABLE, StageKey
 from lens_relearn.study.skeleton import rank
 from lens_relearn.study.tables import layer_table, neuron_table, token_vectors
@@ -57,9 +57,11 @@ def describe_stage(
     on_test = shared_pass(
         tagger,
         inputs.data.test,
+        site=config.site,
         aggregation=config.aggregation,
         vectors=needs.vectors,
         predictions=True,
+        word_sentences=word_sample(config, inputs.data.test) if needs.test_words else (),
         description="test",
     )
     predicted = {"test": on_test.predictions, "validation": on_corpus.predictions}

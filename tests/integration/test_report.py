@@ -173,7 +173,7 @@ def test_the_report_shows_the_analyses_that_ran_and_names_the_others(chosen_repo
     assert sections == ["analysis-collateral", "analysis-probes", "skipped"], "no other analysis's section"
     skipped = page_text[page_text.index('<h2 id="skipped">Analyses not run</h2>') : page_text.index("<h2>Neuron")]
     not_run = [name for name in ANALYSES.names() if name not in ("collateral", "probes")]
-    assert len(not_run) == 7
+    assert len(not_run) == 9
     for name in not_run:
         assert f"<td>{name}</td><td>{html.escape('not among the analyses asked for')}</td>" in skipped, name
     assert outside_addresses(page_text) == []

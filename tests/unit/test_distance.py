@@ -59,3 +59,11 @@ def test_a_study_measures_each_stage_against_its_base_model(tiny_run):
     assert '<h2 id="analysis-distance">How far from the base model</h2>' in page
     axes = run.plot_distance().axes
     assert [len(axis.lines) for axis in axes] == [6, 6, 3]
+
+
+def test_cka_of_fewer_words_than_features_equals_the_feature_form():
+    x, y = words(40, 300, 6), words(40, 200, 7) + 0.5 * words(40, 300, 6)[:, :200]
+    cx, cy = (v.double() - v.double().mean(0) for v in (x, y))
+    by_features = (cy.T @ cx).square().sum() / ((cx.T @ cx).norm() * (cy.T @ cy).norm())
+    assert linear_cka(x, y) == pytest.approx(float(by_features), abs=1e-12)
+    assert 0.05 < linear_cka(x, y) < 0.95

@@ -125,7 +125,7 @@ def test_unfrozen_weights_pruning_splits_regrowth_from_relocation(tmp_path):
     assert list(retrained.get_ydata()) == pytest.approx(summary.concept_f1.rounds)
     assert list(remasked.get_ydata()) == pytest.approx([regrowth[r].concept_f1_remasked for r in ("round1", "round2")])
     page = write_report(out).read_text()
-    assert page.count('<img alt="') == 12 and '<img alt="Regrowth or relocation' in page
+    assert page.count('<img alt="') == 13 and '<img alt="Regrowth or relocation' in page
 
 
 def test_frozen_pruning_has_no_regrowth_block(tiny_run):

@@ -62,6 +62,7 @@ SUMMARY_FILES = [
     "primed.csv",
     "probes.csv",
     "dynamics.csv",
+    "distance.csv",
 ]
 
 
@@ -291,7 +292,9 @@ def test_the_small_run_writes_every_kind_of_result_file(uninterrupted):
         table = pd.read_csv(out / name) if name.endswith(".csv") else pd.read_parquet(out / name)
         assert len(table), f"{name} is empty"
     for stage in STAGES:
-        names = {"stage.json", "neurons.parquet", "layers.csv", "probes.csv", "dynamics.csv"}
+        names = {"stage.json", "neurons.parquet", "layers.csv", "probes.csv", "dynamics.csv", "distance.csv"}
+        if stage != "seed0/base":
+            names.add("forms.csv")
         if stage.endswith("pruned"):
             names.add("pruned.json")
         else:
