@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
+import safetensors.torch
 
-from lens_relearn.neurons.activations import layer_words
+from lens_relearn.files import replace_file
 from lens_relearn.neurons.distance import linear_cka, weight_distance
 from lens_relearn.neurons.passes import VECTOR_SITE
 from lens_relearn.study.analysis import Analysis, Needs, StageOutcome, StudyContext, word_sample
 from lens_relearn.study.folders import StageKey
-from lens_relearn.tagger.model import Tagger
+from lens_relearn.tagger.model import WEIGHTS_FILE
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class DistanceSummary:
     arms: dict[str, dict[str, StageDistance]]
 
 
+WORDS_FILE = "distance_words.safetensors"  # the base stage's words, for a resumed study
+
+
 class Distance(Analysis):
     """CKA per layer and weight distance to the base model at every stage (``distance.csv`` in each stage folder:
     a row a measure and layer, ``cka_site``, ``cka_resid``, and ``weight_distance`` at layer -1)."""
@@ -56,16 +60,17 @@ class Distance(Analysis):
 
     def at_stage(self, study: StudyContext, outcome: StageOutcome) -> Mapping[str, pd.DataFrame]:
         seed, sites, words = outcome.key.seed, self._sites(study), outcome.test_pass.words
+        parameters = {name: value.detach() for name, value in outcome.tagger.named_parameters()}
         if outcome.key.arm is None:
-            study.kept(self.name, seed, lambda: self._reference(study, outcome.tagger, words))
+            self._save(study, outcome.key, words)
+            study.kept(self.name, seed, lambda: (words, {name: value.clone() for name, value in parameters.items()}))
         base_words, base_weights = study.kept(self.name, seed, lambda: self._saved(study, seed))
         rows = [
             {"measure": measure, "layer": layer, "value": linear_cka(base_words[site][layer], words[site][layer])}
             for measure, site in zip(("cka_site", "cka_resid"), sites, strict=True)
             for layer in range(len(words[site]))
         ]
-        moved = weight_distance(outcome.tagger.state_dict(), base_weights)
-        rows.append({"measure": "weight_distance", "layer": -1, "value": moved})
+        rows.append({"measure": "weight_distance", "layer": -1, "value": weight_distance(parameters, base_weights)})
         return {"distance": pd.DataFrame(rows)}
 
     def summarise(self, study: StudyContext) -> DistanceSummary:
@@ -86,14 +91,18 @@ class Distance(Analysis):
     def _sites(self, study: StudyContext) -> tuple[str, str]:
         return study.config.site, VECTOR_SITE
 
-    def _reference(self, study: StudyContext, base: Tagger, words: dict) -> tuple[dict, dict]:
-        """The base tagger's words, and its weights."""
-        return words, {name: value.detach().clone() for name, value in base.state_dict().items()}
+    def _save(self, study: StudyContext, key: StageKey, words: dict) -> None:
+        """The base model's words, kept in its stage folder for a resumed study."""
+        tensors = {f"{site}.{i}": kept.contiguous() for site, layers in words.items() for i, kept in enumerate(layers)}
+        path = study.folder.stage_dir(key) / WORDS_FILE
+        replace_file(path, lambda staging: safetensors.torch.save_file(tensors, str(staging)))
 
     def _saved(self, study: StudyContext, seed: int) -> tuple[dict, dict]:
-        """The reference of a resumed study, made from the saved base tagger (a pass of its own over the words)."""
-        base = Tagger.load(study.folder.tagger_dir(StageKey(seed, None, "base")), device=study.device)
-        test = study.inputs.data.test
-        sentences = [test[index] for index in word_sample(study.config, test)]
-        words = layer_words(base.model, sentences, self._sites(study), aggregation=study.config.aggregation)
-        return self._reference(study, base, words)
+        """The base model's words and weights, as its stage folder keeps them (a resumed study)."""
+        base = StageKey(seed, None, "base")
+        tensors = safetensors.torch.load_file(str(study.folder.stage_dir(base) / WORDS_FILE))
+        words: dict[str, list] = {}
+        for name in sorted(tensors, key=lambda name: (name.rsplit(".", 1)[0], int(name.rsplit(".", 1)[1]))):
+            words.setdefault(name.rsplit(".", 1)[0], []).append(tensors[name])
+        weights = safetensors.torch.load_file(str(study.folder.tagger_dir(base) / WEIGHTS_FILE))
+        return words, weights

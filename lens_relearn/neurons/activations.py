@@ -534,12 +534,12 @@ class SentenceWords:
     """The pooled word activations of chosen sentences at some sites, batch by batch (gathered across ranks).
 
     Args:
-        sentences: The indices of the sentences whose words are kept (None: every sentence's).
+        sentences: The indices of the sentences whose words are kept.
         sites: The sites kept.
     """
 
-    def __init__(self, sentences: Sequence[int] | None, sites: Sequence[str]) -> None:
-        self.chosen = None if sentences is None else set(sentences)
+    def __init__(self, sentences: Sequence[int], sites: Sequence[str]) -> None:
+        self.chosen = set(sentences)
         self.sites = tuple(dict.fromkeys(sites))
         self.found: dict[int, dict[str, list[Tensor]]] = {}
 
@@ -547,7 +547,7 @@ class SentenceWords:
         """Keep the words of the batch's chosen sentences (``words``: a site's pooled layers, as ``_stream`` gives)."""
         split = {site: [layer.cpu().split(batch.words_kept) for layer in words[site]] for site in self.sites}
         for position, index in enumerate(indices):
-            if self.chosen is None or index in self.chosen:
+            if index in self.chosen:
                 self.found[index] = {site: [layer[position] for layer in layers] for site, layers in split.items()}
 
     def result(self) -> dict[str, list[Float[Tensor, "_words _units"]]]:
@@ -558,25 +558,3 @@ class SentenceWords:
             return {}
         layers = {site: range(len(ordered[0][site])) for site in self.sites}
         return {site: [torch.cat([v[site][layer] for v in ordered]) for layer in layers[site]] for site in self.sites}
-
-
-def layer_words(
-    model: TransformerBridge,
-    sentences: Sequence[Sentence],
-    sites: Sequence[str],
-    *,
-    aggregation: str = "first",  # str, not Aggregation: WordPooler checks it, with advice
-) -> dict[str, list[Float[Tensor, "_words _units"]]]:
-    """Every word's pooled activations at each layer of some sites, in the sentences' word order (on the CPU).
-
-    Example:
-        >>> from lens_relearn import load_model
-        >>> from lens_relearn.data import Sentence
-        >>> words = layer_words(load_model("tiny-bert"), [Sentence(["Hi", "Oslo"], ["O", "B-LOC"])], ["mlp", "resid"])
-        >>> len(words["mlp"]), tuple(words["mlp"][0].shape), len(words["resid"]), tuple(words["resid"][0].shape)
-        (2, (2, 256), 3, (2, 64))
-    """
-    kept = SentenceWords(None, sites)
-    for batch, indices, words, _ in _stream(model, sentences, sites, aggregation, INFERENCE_BATCH, "words", False):
-        kept.add(batch, indices, words)
-    return kept.result()

@@ -40,14 +40,15 @@ def linear_cka(x: Float[Tensor, "words d1"], y: Float[Tensor, "words d2"]) -> fl
 
 
 def weight_distance(weights: Mapping[str, Tensor], base: Mapping[str, Tensor]) -> float:
-    """``‖θ - θ_base‖ / ‖θ_base‖`` over the floating-point parameters both state dicts hold by name.
+    """``‖θ - θ_base‖ / ‖θ_base‖`` over the floating-point parameters both state dicts hold by name (summed in the
+    order of the names, whatever the dicts' order).
 
     Example:
         >>> base = {"w": torch.ones(4), "b": torch.zeros(2)}
         >>> weight_distance(base, base), weight_distance({"w": torch.full((4,), 2.0), "b": torch.zeros(2)}, base)
         (0.0, 1.0)
     """
-    shared = [name for name, value in base.items() if name in weights and value.is_floating_point()]
+    shared = sorted(name for name, value in base.items() if name in weights and value.is_floating_point())
     if not shared:
         raise ValueError("weight_distance needs parameters that both models hold by name; they share none.")
     moved = sum(float((weights[name].double() - base[name].double()).square().sum()) for name in shared)

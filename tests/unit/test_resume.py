@@ -293,8 +293,7 @@ def test_the_small_run_writes_every_kind_of_result_file(uninterrupted):
         assert len(table), f"{name} is empty"
     for stage in STAGES:
         names = {"stage.json", "neurons.parquet", "layers.csv", "probes.csv", "dynamics.csv", "distance.csv"}
-        if stage != "seed0/base":
-            names.add("forms.csv")
+        names.add("forms.csv" if stage != "seed0/base" else "distance_words.safetensors")
         if stage.endswith("pruned"):
             names.add("pruned.json")
         else:
