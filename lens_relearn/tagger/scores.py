@@ -135,14 +135,16 @@ def concept_scores_by_form(
         >>> parts["seen"]["f1"], parts["unseen"]["recall"], parts["unseen"]["support"]
         (1.0, 0.0, 1)
     """
-    longest = max((end - start for s in sentences for _, start, end in entity_spans(s.tags)), default=0)
-    longest = max([longest, *(end - start for tags in predicted for _, start, end in entity_spans(tags))])
-    runs = {tuple(s.words[i : i + n]) for s in known for n in range(1, longest + 1) for i in range(len(s.words))}
+    names = [  # (side, span, form) of every name of the concept, gold and predicted
+        (side, (index, kind, start, end), tuple(sentence.words[start:end]))
+        for index, (sentence, tags) in enumerate(zip(sentences, predicted, strict=True))
+        for side, side_tags in (("gold", sentence.tags), ("predicted", tags))
+        for kind, start, end in entity_spans(side_tags)
+        if kind in members
+    ]
+    lengths = {len(form) for _, _, form in names}
+    runs = {tuple(s.words[i : i + n]) for s in known for n in lengths for i in range(len(s.words) - n + 1)}
     parts: dict[str, dict[str, set]] = {part: {"gold": set(), "predicted": set()} for part in ("seen", "unseen")}
-    for index, (sentence, tags) in enumerate(zip(sentences, predicted, strict=True)):
-        for side, side_tags in (("gold", sentence.tags), ("predicted", tags)):
-            for kind, start, end in entity_spans(side_tags):
-                if kind in members:
-                    part = "seen" if tuple(sentence.words[start:end]) in runs else "unseen"
-                    parts[part][side].add((index, kind, start, end))
+    for side, span, form in names:
+        parts["seen" if form in runs else "unseen"][side].add(span)
     return {part: _spans_scores(spans["gold"], spans["predicted"]) for part, spans in parts.items()}
