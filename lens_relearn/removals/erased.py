@@ -28,11 +28,10 @@ class ConceptErasure(Removal):
     description = "linear concept erasure (LEACE)"
 
     def remove(self, tagger: Tagger, context: RemovalContext) -> AppliedRemoval:
-        saved = context.where / ERASERS_FILE
-        if saved.is_file():
+        if (saved := context.saved(ERASERS_FILE)) is not None:
             return load_erasers(tagger.model, saved)
         if context.inputs is None:
-            raise LensRelearnError(f"{saved} is missing: the arm's erasers were never fitted.")
+            raise LensRelearnError(f"{context.where / ERASERS_FILE} is missing: the arm's erasers were never fitted.")
         start = time.perf_counter()
         erased = erase_concept(
             tagger.model,
@@ -41,6 +40,6 @@ class ConceptErasure(Removal):
             aggregation=context.config.aggregation,
             progress=False,
         )
-        erased.save(saved)
+        erased.save(context.where / ERASERS_FILE)
         write_json(context.where / RECORD_FILE, {"seconds": time.perf_counter() - start, "layers": len(erased.erasers)})
         return erased

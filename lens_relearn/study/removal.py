@@ -3,7 +3,8 @@
 An arm is named after a removal (``concept``, ``random``, ``none``, or one a user registered),
 optionally followed by its retraining data (``concept@without_concept``). A ``Removal`` chooses
 what to remove once, given the base tagger and the study's inputs, saves its choice in the arm's
-``pruned`` stage folder, and applies it permanently; ``load_stage`` applies the saved choice again.
+``pruned`` stage folder (the arms of one removal under other retraining conditions copy it,
+``RemovalContext.saved``), and applies it permanently; ``load_stage`` applies the saved choice again.
 Removals of neurons subclass ``NeuronRemoval`` and only choose the neurons (docs/design.md §23).
 
 Example:
@@ -18,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import ClassVar
 import pandas as pd
 
 from lens_relearn.errors import LensRelearnError
+from lens_relearn.files import replace_file
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.pruning import PruneSpec
 from lens_relearn.study.analysis import AppliedRemoval
@@ -64,6 +68,26 @@ class RemovalContext:
         """The folder that keeps the removal's choice."""
         return self.folder.stage_dir(self.key)
 
+    def saved(self, name: str) -> Path | None:
+        """The arm's saved choice ``name``, or None when no arm of the same removal and seed has chosen yet.
+
+        Every arm of one removal starts from the same choice (its retraining condition comes after), so a choice
+        another such arm saved is copied into this arm's folder, with its record (which then names that arm,
+        ``chosen_in``), instead of being made again.
+        """
+        own = self.where / name
+        if own.is_file():
+            return own
+        assert self.key.arm is not None  # the key of a removal is an arm's pruned stage
+        removal = arm_parts(self.key.arm)[0]
+        for arm in self.config.arms:
+            other = self.folder.stage_dir(StageKey(self.key.seed, arm, "pruned"))
+            if arm != self.key.arm and arm_parts(arm)[0] == removal and (other / name).is_file():
+                if (record := other / RECORD_FILE).is_file():
+                    write_json(self.where / RECORD_FILE, {**read_json(record), "chosen_in": arm})
+                return replace_file(own, functools.partial(shutil.copyfile, other / name))
+        return None
+
     def base_neurons(self) -> pd.DataFrame:
         """The base stage's neuron table: every neuron's score under the config's ranking, by layer and index."""
         return self.folder.stage_table(StageKey(self.key.seed, None, "base"))
@@ -94,14 +118,13 @@ class NeuronRemoval(Removal):
         raise NotImplementedError
 
     def remove(self, tagger: Tagger, context: RemovalContext) -> AppliedRemoval:
-        saved = context.where / PRUNED_FILE
-        if saved.is_file():
+        if (saved := context.saved(PRUNED_FILE)) is not None:
             neurons = [Neuron(*n) for n in read_json(saved)]
         elif context.inputs is None:
-            raise LensRelearnError(f"{saved} is missing: the arm's removal was never chosen.")
+            raise LensRelearnError(f"{context.where / PRUNED_FILE} is missing: the arm's removal was never chosen.")
         else:
             neurons = self.choose(tagger, context)
-            write_json(saved, [list(n) for n in neurons])
+            write_json(context.where / PRUNED_FILE, [list(n) for n in neurons])
         return context.spec.apply(tagger.model, neurons)
 
 

@@ -23,7 +23,7 @@ CONFIG = preset(
     n_novel=4,
     base_epochs=1,
     rounds=1,
-    arms=("learned_mask", "erase", "erase@without_concept"),
+    arms=("learned_mask", "erase", "erase@without_concept", "learned_mask@few:8"),
     mask_steps=4,
 )
 
@@ -63,6 +63,18 @@ def test_erasure_saves_an_eraser_a_residual_layer_and_prunes_no_neuron(study):
     erasers = safetensors.torch.load_file(str(pruned / "erasers.safetensors"))
     assert sorted(erasers) == sorted(f"{layer}.{name}" for layer in range(3) for name in ("mean", "down", "up"))
     assert not (pruned / "pruned.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("arm", "first", "choice"),
+    [("erase@without_concept", "erase", "erasers.safetensors"), ("learned_mask@few:8", "learned_mask", "pruned.json")],
+)
+def test_the_arms_of_one_removal_copy_the_choice_the_first_one_made(study, arm, first, choice):
+    out, _, _ = study
+    made, copied = (out / "seed0" / name / "pruned" for name in (first, arm))
+    assert (copied / choice).read_bytes() == (made / choice).read_bytes()
+    record = json.loads((made / "removal.json").read_text())
+    assert json.loads((copied / "removal.json").read_text()) == {**record, "chosen_in": first}
 
 
 @pytest.mark.parametrize(("field", "value"), [("mask_lr", 0.0), ("mask_lr", -1.0), ("mask_steps", 0)])
