@@ -84,16 +84,17 @@ class Attacks(Analysis):
     def summarise(self, study: StudyContext) -> AttacksSummary:
         stage = study.stages[2]  # the first round
         conditions = sorted({arm_parts(arm)[1] for arm in study.config.arms}, key=_column)
+        performance = study.folder.table("performance")
+        tested = performance[(performance.split == "test") & (performance.stage == stage)]
         removals: dict[str, dict[str, AttackCell]] = {}
         for arm in study.config.arms:
             removal, condition = arm_parts(arm)
-            removals.setdefault(removal, {})[condition] = self._cell(study, arm, stage)
+            removals.setdefault(removal, {})[condition] = self._cell(study, arm, stage, tested[tested.arm == arm])
         return AttacksSummary(stage, conditions, removals)
 
-    def _cell(self, study: StudyContext, arm: str, stage: str) -> AttackCell:
+    def _cell(self, study: StudyContext, arm: str, stage: str, rows: pd.DataFrame) -> AttackCell:
+        """The arm's cell from its rows of the performance table (the test split, ``stage``, every seed)."""
         condition, seeds = arm_parts(arm)[1], study.config.seeds
-        performance = study.folder.table("performance")
-        rows = performance[(performance.arm == arm) & (performance.split == "test") & (performance.stage == stage)]
         forms = [study.folder.stage_table(StageKey(seed, arm, stage), "forms") for seed in seeds]
         recovery = study.sections.get("recovery")
         return AttackCell(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import random
 from pathlib import Path
+from typing import TypeVar
 
 from lens_relearn.data.conll import _read_conll_folder
 from lens_relearn.data.hub import load_conll2003, load_hub, load_saved
-from lens_relearn.data.sentences import NerData, Sentence
+from lens_relearn.data.sentences import NerData
 from lens_relearn.data.synthetic import generate_synthetic
 from lens_relearn.errors import LensRelearnError
 
@@ -111,12 +112,17 @@ def _load(source: str | Path, tag_column: str) -> NerData:
     )
 
 
-def subsample(sentences: list[Sentence], size: int | None, seed: int, split: str) -> list[Sentence]:
-    """At most ``size`` sentences drawn by ``seed``, in their order; all of them if ``size`` is None or larger.
+Item = TypeVar("Item")
+
+
+def subsample(sentences: list[Item], size: int | None, seed: int, split: str) -> list[Item]:
+    """At most ``size`` sentences (or other items) drawn by ``seed``, in their order; all of them if ``size`` is None
+    or larger.
 
     Growing ``size`` keeps the sentences drawn before: ``size`` 50 takes the 40 of ``size`` 40 and 10 more.
 
     Example:
+        >>> from lens_relearn.data.sentences import Sentence
         >>> sentences = [Sentence([word], ["O"]) for word in "abcdefgh"]
         >>> [["".join(s.words[0] for s in subsample(sentences, n, 0, "train")) for n in (3, 5, 9)]]
         [['afh', 'adefh', 'abcdefgh']]

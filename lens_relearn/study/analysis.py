@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,6 +33,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from lens_relearn.data.sentences import Concept, Sentence
+from lens_relearn.data.sources import subsample
 from lens_relearn.errors import LensRelearnError
 from lens_relearn.models.sites import Neuron
 from lens_relearn.neurons.activations import ActivationStats
@@ -277,9 +277,7 @@ def chosen_analyses(config: ExperimentConfig) -> tuple[list[Analysis], dict[str,
 def word_sample(config: ExperimentConfig, test: Sequence[Sentence]) -> list[int]:
     """The indices of the test sentences whose words are compared across stages (``Needs.test_words``): a fixed
     subset of ``distance_sentences``, the same for every seed and stage."""
-    order = list(range(len(test)))
-    random.Random("words").shuffle(order)
-    return sorted(order[: config.distance_sentences])
+    return subsample(list(range(len(test))), config.distance_sentences, 0, "words")
 
 
 def prune_spec(config: ExperimentConfig, folder: StudyFolder, seed: int, units: int) -> PruneSpec:
