@@ -7,7 +7,7 @@ longer than the model's 512 tokens. Then, in one process:
 
 - a quick study on that corpus (``run_experiment``, arm ``concept``, one round) into ``OUT/study``,
   counting its long-sentence warnings;
-- three times, side by side: one ``collect_stats`` pass of the pruned stage's model (``load_stage``)
+- five times, side by side: one ``collect_stats`` pass of the pruned stage's model (``load_stage``)
   over the corpus (site ``mlp``, aggregation ``first``, as the study), and describing the pruned
   stage again (its ``stage.json`` removed, the study resumed: the stage trains nothing, so its
   ``stage.json`` seconds are the cost of describing it, every analysis's recording included).
@@ -52,7 +52,7 @@ from lens_relearn.study.runner import load_stage, run_experiment
 CONCEPT = "SEM:named_entity:location"
 SENTENCES = 2500
 LONG_WORDS = 700
-TRIALS = 3
+TRIALS = 5
 
 
 def write_corpus(out: Path) -> tuple[Path, Path]:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import safetensors.torch
 import torch
@@ -247,8 +247,8 @@ class ActivationStore:
     Example:
         >>> store = ActivationStore(memory_bytes=0)
         >>> store.add(None, [0], [torch.ones(2, 3)])
-        >>> [tuple(values.shape) for _, _, values in store], store.spilled
-        ([(2, 1, 3)], 1)
+        >>> [[tuple(layer.shape) for layer in layers] for _, _, layers in store], store.spilled
+        ([[(2, 3)]], 1)
         >>> store.close()
     """
 
@@ -258,7 +258,7 @@ class ActivationStore:
         self.batches: list[tuple[object, list[int], list[Tensor] | tuple[int, tuple[int, ...]]]] = []
         self.spilled = 0
         self._folder: tempfile.TemporaryDirectory | None = None
-        self._file: BinaryIO | None = None
+        self._file: io.BufferedRandom | None = None
 
     def add(self, batch: object, indices: Sequence[int], layers: Sequence[Float[Tensor, "words units"]]) -> None:
         """Keep one batch's activations, a tensor a layer (float32, on the CPU; in memory as given, not copied)."""
@@ -282,16 +282,18 @@ class ActivationStore:
         """The temporary file holding what did not fit in memory (None while everything does)."""
         return Path(self._file.name) if self._file is not None else None
 
-    def __iter__(self) -> Iterator[tuple[Any, list[int], Float[Tensor, "words layers units"]]]:
+    def __iter__(self) -> Iterator[tuple[Any, list[int], list[Float[Tensor, "words units"]]]]:
         for batch, indices, kept in self.batches:
             if isinstance(kept, list):
-                yield batch, indices, torch.stack(kept, 1)
+                yield batch, indices, kept
                 continue
             assert self._file is not None  # a batch that is not in memory is in the file
-            offset, shape = kept
+            offset, (n_layers, *shape) = kept
             self._file.seek(offset)
-            data = bytearray(self._file.read(4 * math.prod(shape)))
-            yield batch, indices, torch.frombuffer(data, dtype=torch.float32).reshape(shape).transpose(0, 1)
+            layers = [torch.empty(shape) for _ in range(n_layers)]
+            for layer in layers:
+                self._file.readinto(layer.numpy().data)
+            yield batch, indices, layers
 
     def close(self) -> None:
         """Forget every batch and remove the temporary file."""
@@ -351,7 +353,7 @@ def top_tokens(
     max_types: int = 5000,
     n_occurrences: int = 50,
     batch_size: int = INFERENCE_BATCH,
-    activations: Iterable[tuple[EncodedBatch, Sequence[int], Float[Tensor, "_words layers units"]]] | None = None,
+    activations: Iterable[tuple[EncodedBatch, Sequence[int], Sequence[Float[Tensor, "_words units"]]]] | None = None,
     progress: bool = True,
 ) -> TopTokens:
     """Each neuron's top word types (NeuroX ``get_top_words``), its strongest sentences and the
@@ -377,7 +379,7 @@ def top_tokens(
         max_types: How many of the most frequent word types compete.
         n_occurrences: Top-activating word occurrences a neuron's class composition counts; 0 skips it.
         batch_size: Sentences a forward pass.
-        activations: The corpus's word activations at the site, batch by batch, as a shared pass
+        activations: The corpus's word activations at the site, batch by batch (a tensor a layer), as a shared pass
             kept them (``shared_pass(..., keep_activations=True)``: an ``ActivationStore``); given, no
             forward pass runs.
         progress: Show a progress bar.
@@ -388,39 +390,33 @@ def top_tokens(
     frequency = Counter(word for sentence in sentences for word in sentence.words)
     types = [word for word, _ in frequency.most_common(max_types)]
     type_index = {word: i for i, word in enumerate(types)}
-    layer_of = torch.tensor([n.layer for n in chosen])
-    unit_of = torch.tensor([n.index for n in chosen])
-    every = len(chosen) == stats.n_layers * stats.units and bool(
-        (layer_of * stats.units + unit_of == torch.arange(len(chosen))).all()
-    )
-    mean = stats.mean()[layer_of, unit_of].float()
-    std = stats.std()[layer_of, unit_of].float().clamp(min=1e-8)
-    type_sum = torch.zeros(len(types) + 1, len(neurons))  # the last row gathers the words of no competing type
-    type_count = torch.zeros(len(types) + 1)
     class_index = {c: i for i, c in enumerate(stats.classes)}
-    top = _RunningTop(len(neurons), n_occurrences)  # the largest |z| of a neuron, with each word's class
-    peaks = _RunningTop(len(neurons), n_examples, fill=-math.inf)  # the strongest sentences, with their index
-    batches: Iterable[tuple[EncodedBatch, Sequence[int], Tensor]] = activations or (
-        (batch, indices, torch.stack(words[stats.site], 1).float().cpu())
+    mean, std = stats.mean().float(), stats.std().float().clamp(min=1e-8)
+    tallies = [
+        _LayerTally(layer, chosen, mean[layer], std[layer], len(types) + 1, n_occurrences, n_examples)
+        for layer in dict.fromkeys(n.layer for n in chosen)
+    ]
+    type_count = torch.zeros(len(types) + 1)  # the last row gathers the words of no competing type
+    batches: Iterable[tuple[EncodedBatch, Sequence[int], Sequence[Tensor]]] = activations or (
+        (batch, indices, [layer.float().cpu() for layer in words[stats.site]])
         for batch, indices, words, _ in _stream(
             model, sentences, [stats.site], stats.aggregation, batch_size, "top tokens", progress
         )
     )
-    for batch, indices, stacked in batches:
-        values = stacked.reshape(len(stacked), -1) if every else stacked[:, layer_of, unit_of]  # words neurons
+    for batch, indices, layers in batches:
         words = [w for i, kept in zip(indices, batch.words_kept, strict=True) for w in sentences[i].words[:kept]]
         rows = torch.tensor([type_index.get(w, len(types)) for w in words])
-        z = (values - mean).div_(std).abs_()
-        type_sum.index_add_(0, rows, z)
         type_count.index_add_(0, rows, torch.ones(len(rows)))
-        if n_occurrences:
-            top.add(z, torch.tensor([class_index[entity_class(t)] for t in batch.tags]))
-        if n_examples:
-            peaks.add(_sentence_peaks(values, batch), torch.tensor(indices))
-    sum_across_ranks(type_sum)
+        classes = torch.tensor([class_index[entity_class(t)] for t in batch.tags]) if n_occurrences else None
+        for tally in tallies:
+            tally.add(layers[tally.layer], rows, classes, batch, indices)
     sum_across_ranks(type_count)
-    top.merge_ranks()
-    peaks.merge_ranks()
+    for tally in tallies:
+        tally.merge_ranks()
+    order = torch.cat([tally.positions for tally in tallies])  # the tallies' neurons, each at its place in ``chosen``
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order))
+    type_sum = torch.cat([tally.type_sum for tally in tallies], 1)[:, inverse]
     scores = type_sum[:-1] / type_count[:-1].clamp(min=1).unsqueeze(1)  # types neurons
     top_scores, top_types = scores.topk(min(k, len(types)), dim=0)
     normalised = (top_scores / top_scores[0].clamp(min=1e-12)).T.tolist()  # neurons k
@@ -428,14 +424,64 @@ def top_tokens(
         tuple((types[t], score) for t, score in zip(ranked, row, strict=True))
         for ranked, row in zip(top_types.T.tolist(), normalised, strict=True)
     )
+    peak_ids = torch.cat([tally.peaks.labels for tally in tallies])[inverse].tolist()
+    peak_values = torch.cat([tally.peaks.values for tally in tallies])[inverse].tolist()
     examples = tuple(
         tuple((i, p) for i, p in zip(ids, values, strict=True) if i >= 0)
-        for ids, values in zip(peaks.labels.tolist(), peaks.values.tolist(), strict=True)
+        for ids, values in zip(peak_ids, peak_values, strict=True)
     )
     if not n_occurrences:
         return TopTokens(chosen, tokens, examples)
-    shares = torch.nn.functional.one_hot(top.labels, len(stats.classes)).double().mean(1)  # neurons classes
+    top_classes = torch.cat([tally.top.labels for tally in tallies])[inverse]
+    shares = torch.nn.functional.one_hot(top_classes, len(stats.classes)).double().mean(1)  # neurons classes
     return TopTokens(chosen, tokens, examples, stats.classes, shares)
+
+
+class _LayerTally:
+    """``top_tokens``'s running results for the chosen neurons of one layer: the sums of |z| by word type, the
+    largest |z| with each word's class, and the strongest sentences."""
+
+    def __init__(
+        self,
+        layer: int,
+        chosen: Sequence[Neuron],
+        mean: Float[Tensor, " units"],
+        std: Float[Tensor, " units"],
+        n_types: int,
+        n_occurrences: int,
+        n_examples: int,
+    ) -> None:
+        self.layer = layer
+        self.positions = torch.tensor([p for p, n in enumerate(chosen) if n.layer == layer])
+        units = torch.tensor([chosen[p].index for p in self.positions.tolist()])
+        self.units = None if torch.equal(units, torch.arange(len(mean))) else units  # None: the whole layer, in order
+        self.mean, self.std = mean[units], std[units]
+        self.type_sum = torch.zeros(n_types, len(units))
+        self.top = _RunningTop(len(units), n_occurrences)
+        self.peaks = _RunningTop(len(units), n_examples, fill=-math.inf)
+
+    def add(
+        self,
+        layer: Float[Tensor, "words units"],
+        rows: Int[Tensor, " words"],
+        classes: Int[Tensor, " words"] | None,
+        batch: EncodedBatch,
+        indices: Sequence[int],
+    ) -> None:
+        """Fold in one batch: the layer's word activations, each word's type row and class."""
+        values = layer if self.units is None else layer[:, self.units]  # words neurons
+        z = (values - self.mean).div_(self.std).abs_()
+        self.type_sum.index_add_(0, rows, z)
+        if classes is not None:
+            self.top.add(z, classes)
+        if self.peaks.k:
+            self.peaks.add(_sentence_peaks(values, batch), torch.tensor(indices))
+
+    def merge_ranks(self) -> None:
+        """Under ``torchrun``: every rank's sums added, the best of every rank's top words and sentences kept."""
+        sum_across_ranks(self.type_sum)
+        self.top.merge_ranks()
+        self.peaks.merge_ranks()
 
 
 class _RunningTop:
@@ -461,11 +507,9 @@ class _RunningTop:
                 [(self.values, self.labels), (values.T, labels.expand(values.shape[1], -1))], self.k
             )
             return
-        items, rows = (values > self.values[:, -1]).nonzero(as_tuple=True)
+        rows, items = (values > self.values[:, -1].contiguous()).T.nonzero(as_tuple=True)  # by row, items in order
         if not len(rows):
             return
-        order = torch.argsort(rows, stable=True)  # by row, each row's items in the order seen
-        items, rows = items[order], rows[order]
         active, counts = torch.unique_consecutive(rows, return_counts=True)
         slot = torch.arange(len(rows)) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
         row = torch.repeat_interleave(torch.arange(len(active)), counts)

@@ -48,15 +48,17 @@ class InputEmbedder:
             raise LensRelearnError(f"{type(model).__name__}'s input embedding has no weight matrix.")
         self.matrix = weight.detach().float().cpu().clone()
         self.prefix = " " if is_byte_level(self.tokenizer) else ""
-        self.cache: dict[str, Tensor] = {}
+        self.rows: dict[str, int] = {}  # every word seen: its row in ``vectors``
+        self.vectors = torch.zeros(0, self.matrix.shape[1])
 
     def __call__(self, words: Sequence[str]) -> Float[Tensor, "words dim"]:
-        new = list(dict.fromkeys(word for word in words if word not in self.cache))
+        new = list(dict.fromkeys(word for word in words if word not in self.rows))
         if new:  # one call of the tokenizer for every word not seen yet
             tokenized = self.tokenizer([self.prefix + word for word in new], add_special_tokens=False)["input_ids"]
-            for word, ids in zip(new, tokenized, strict=True):
-                self.cache[word] = self.matrix[ids].mean(0) if ids else torch.zeros(self.matrix.shape[1])
-        return torch.stack([self.cache[word] for word in words])
+            added = [self.matrix[ids].mean(0) if ids else torch.zeros(self.matrix.shape[1]) for ids in tokenized]
+            self.rows.update(zip(new, range(len(self.rows), len(self.rows) + len(new)), strict=True))
+            self.vectors = torch.cat([self.vectors, torch.stack(added)])
+        return self.vectors[torch.tensor([self.rows[word] for word in words], dtype=torch.long)]
 
 
 def token_vector(embedder: Embedder, tokens: Sequence[tuple[str, float]] | Sequence[str]) -> Tensor:
@@ -74,7 +76,10 @@ def token_vectors(
     """``token_vector`` of each neuron's top tokens, stacked (the embedder is called once, with every word)."""
     words = [_words(neuron_tokens) for neuron_tokens in tokens]
     vectors = embedder([word for neuron_words in words for word in neuron_words])
-    return torch.stack([part.mean(0) for part in vectors.split([len(neuron_words) for neuron_words in words])])
+    lengths = [len(neuron_words) for neuron_words in words]
+    if len(set(lengths)) == 1:  # as many tokens for every neuron: one mean, the same numbers
+        return vectors.reshape(len(lengths), lengths[0], -1).mean(1)
+    return torch.stack([part.mean(0) for part in vectors.split(lengths)])
 
 
 def cosine(a: Tensor, b: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lens_relearn import load_ner
+from lens_relearn import load_ner, write_report
 from lens_relearn.study.config import ExperimentConfig, preset
 from lens_relearn.study.runner import StageObserver, run_experiment
 
@@ -67,3 +67,9 @@ def tiny_study(tmp_path_factory, live_logits) -> TinyStudy:
 def tiny_run(tiny_study) -> Path:
     """The folder of the tiny study."""
     return tiny_study.out
+
+
+@pytest.fixture(scope="session")
+def tiny_page(tiny_run) -> str:
+    """The tiny study's HTML report."""
+    return write_report(tiny_run).read_text()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lens_relearn import open_run, write_report
+from lens_relearn import open_run
 from lens_relearn.analyses.blend import BlendSummary
 from lens_relearn.neurons.activations import composition_entropy
 from lens_relearn.study.tables import primed_neurons
@@ -117,10 +117,9 @@ def test_the_blend_plot_draws_every_survivor_and_the_primed_neurons(tiny_run):
     assert len(primed.get_offsets()) == len(pd.read_csv(tiny_run / "primed.csv"))
 
 
-def test_the_report_shows_the_blend_of_the_primed_neurons(tiny_run):
-    page = write_report(tiny_run).read_text()
+def test_the_report_shows_the_blend_of_the_primed_neurons(tiny_run, tiny_page):
     primed = pd.read_csv(tiny_run / "primed.csv").iloc[0]
-    section = page[page.index('<h2 id="analysis-blend">Primed neurons</h2>') :]
+    section = tiny_page[tiny_page.index('<h2 id="analysis-blend">Primed neurons</h2>') :]
     row = section[section.index(f"<td>L{primed.layer}.{primed['index']}</td>") :].split("</tr>")[0]
     assert f"<td>{primed.old_class}</td>" in row and f"{primed.blend:.3f}" in row
     assert "Class composition counts each neuron's 50 top-activating words." in section

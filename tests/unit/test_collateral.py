@@ -12,7 +12,6 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 import lens_relearn as lr
-from lens_relearn import write_report
 from lens_relearn.analyses.collateral import ArmCollateral, CollateralSummary
 from lens_relearn.stats import selectivity
 from lens_relearn.study.analysis import mean_f1
@@ -199,20 +198,19 @@ def kept_after_pruning(run, arm):
     )
 
 
-def test_report_says_what_pruning_kept_of_the_concept_and_the_other_types(tiny_run):
+def test_report_says_what_pruning_kept_of_the_concept_and_the_other_types(tiny_run, tiny_page):
     concept, others, chosen = kept_after_pruning(tiny_run, "concept")
     random_concept, random_others, random_chosen = kept_after_pruning(tiny_run, "random")
     sentence = (
         f"Pruning kept {concept} of LOC's F1 and {others} of the other types' mean F1 (selectivity {chosen} after "
         f"pruning); random pruning kept {random_concept} and {random_others} (selectivity {random_chosen})."
     )
-    page = write_report(tiny_run).read_text()
-    start = page.index("<p>", page.index('<h2 id="analysis-collateral">'))
-    assert sentence in page[start : page.index("</p>", start)]
-    assert "<figcaption>F1 of every entity type on the test split at every stage" in page
-    assert page.count('<img alt="') == 12
-    assert "<td>other types F1</td>" in page
-    assert page.count('<td>selectivity</td><td class="number">–</td>') == 2 * 3, "none at base: 2 splits x 3 arms"
+    start = tiny_page.index("<p>", tiny_page.index('<h2 id="analysis-collateral">'))
+    assert sentence in tiny_page[start : tiny_page.index("</p>", start)]
+    assert "<figcaption>F1 of every entity type on the test split at every stage" in tiny_page
+    assert tiny_page.count('<img alt="') == 12
+    assert "<td>other types F1</td>" in tiny_page
+    assert tiny_page.count('<td>selectivity</td><td class="number">–</td>') == 2 * 3, "none at base: 2 splits x 3 arms"
 
 
 def test_the_collateral_sentence_names_each_pruning_arm_in_turn():

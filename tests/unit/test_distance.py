@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lens_relearn import Tagger, load_model, load_ner, open_run, train_tagger, write_report
+from lens_relearn import Tagger, load_model, load_ner, open_run, train_tagger
 from lens_relearn.analyses import DistanceSummary
 from lens_relearn.neurons.distance import linear_cka, weight_distance
 
@@ -41,7 +41,7 @@ def test_the_weight_distance_is_zero_at_base_and_grows_with_training():
     assert 0.0 < one < weight_distance(tagger.state_dict(), base) < 1.0
 
 
-def test_a_study_measures_each_stage_against_its_base_model(tiny_run):
+def test_a_study_measures_each_stage_against_its_base_model(tiny_run, tiny_page):
     """The tiny study (masks: a removal moves no weight, training does; MLP units leave the embeddings alone)."""
     run = open_run(tiny_run)
     arms = run.section(DistanceSummary).arms
@@ -55,8 +55,7 @@ def test_a_study_measures_each_stage_against_its_base_model(tiny_run):
         assert min(last.cka_resid) < 1.0
     assert arms["none"]["pruned"].cka_site == [1.0, 1.0]
     assert min(arms["concept"]["pruned"].cka_site) < 1.0
-    page = write_report(tiny_run).read_text()
-    assert '<h2 id="analysis-distance">How far from the base model</h2>' in page
+    assert '<h2 id="analysis-distance">How far from the base model</h2>' in tiny_page
     axes = run.plot_distance().axes
     assert [len(axis.lines) for axis in axes] == [6, 6, 3]
 

@@ -96,7 +96,7 @@ def test_activations_read_back_from_the_temporary_file_give_the_same_top_tokens(
     assert torch.equal(kept.composition, read_back.composition)
     file = spilled.activations.path
     assert in_memory.activations.path is None and file.stat().st_size == 4 * sum(
-        values.numel() for _, _, values in spilled.activations
+        layer.numel() for _, _, layers in spilled.activations for layer in layers
     )
     spilled.activations.close()
     assert not file.exists()

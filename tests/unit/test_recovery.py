@@ -107,6 +107,12 @@ def conditions(tmp_path_factory):
     return out, summary, batches
 
 
+@pytest.fixture(scope="module")
+def page(conditions):
+    """The conditions study's report."""
+    return write_report(conditions[0]).read_text()
+
+
 def test_without_concept_never_trains_on_a_sentence_with_a_concept_tag(conditions):
     _, summary, batches = conditions
     data = load_inputs(CONDITIONS).data
@@ -144,7 +150,7 @@ def test_few_trains_on_that_many_sentences_of_the_concept_drawn_by_the_seed_and_
     assert summary.section(RetrainingSummary).arms["concept@few:2"].sentences == epoch
 
 
-def test_the_attack_table_puts_each_condition_in_its_column_with_the_f1_after_one_round(conditions):
+def test_the_attack_table_puts_each_condition_in_its_column_with_the_f1_after_one_round(conditions, page):
     out, summary, _ = conditions
     attacks = summary.section(AttacksSummary)
     assert attacks.stage == "round1"
@@ -161,7 +167,6 @@ def test_the_attack_table_puts_each_condition_in_its_column_with_the_f1_after_on
         assert cell.seen_names + cell.unseen_names == names, "every test name is seen or unseen"
     table = open_run(out).attack_table()
     assert list(table.columns) == attacks.conditions and list(table.index) == ["concept"]
-    page = write_report(out).read_text()
     section = page[page.index('<h2 id="analysis-attacks">') :].split("<h2")[1]
     assert "<th>few:0</th><th>few:2</th>" in section and section.count('<img alt="') == 1
 
@@ -216,7 +221,7 @@ def test_the_pruned_point_scores_the_pruned_model(conditions):
     assert point.f1 == evaluate_tagger(load_stage(out, "pruned", seed=1, arm="concept"), monitor_set)["f1"]
 
 
-def test_the_summary_and_the_report_compare_the_conditions(conditions):
+def test_the_summary_and_the_report_compare_the_conditions(conditions, page):
     out, summary, _ = conditions
     retraining = summary.section(RetrainingSummary).arms
     assert list(retraining) == list(ARMS)
@@ -226,7 +231,6 @@ def test_the_summary_and_the_report_compare_the_conditions(conditions):
         test = performance[(performance.arm == arm) & (performance.split == "test") & (performance.stage == "round2")]
         assert retraining[arm].concept_f1["round2"] == pytest.approx(test.concept_f1.mean())
         assert retraining[arm].concept_f1_intervals["round2"].n == 2
-    page = write_report(out).read_text()
     heading = '<h2 id="analysis-retraining">From what the concept returns</h2>'
     section = page[page.index(heading) + len(heading) :].split("<h2")[0]
     for arm, data in zip(ARMS, DATA, strict=True):

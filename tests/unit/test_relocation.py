@@ -73,9 +73,8 @@ def test_the_summary_holds_every_condition_as_a_mean_over_seeds(tiny_run):
     assert record["final"]["concept_f1"] == pytest.approx(collateral.concept_f1["round2"])
 
 
-def test_the_report_shows_the_relocation_table(tiny_run):
-    page = write_report(tiny_run).read_text()
-    section = page[page.index('<h2 id="analysis-relocation">Where the concept went</h2>') :]
+def test_the_report_shows_the_relocation_table(tiny_run, tiny_page):
+    section = tiny_page[tiny_page.index('<h2 id="analysis-relocation">Where the concept went</h2>') :]
     conditions = open_run(tiny_run).summary.section(RelocationSummary).conditions
     row = section[section.index("last round, carriers ablated too") :].split("</tr>")[0]
     assert f"{conditions['final_without_carriers'].concept_f1:.3f}" in row
