@@ -15,10 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from jaxtyping import Bool, Float
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from transformer_lens.model_bridge import TransformerBridge
 
@@ -112,6 +108,11 @@ def fit_probe(
     """
     if train_labels.all() or not train_labels.any():
         raise LensRelearnError("A probe needs training words of the concept and of the rest.")
+    from sklearn.linear_model import LogisticRegression  # scikit-learn takes about a second to import: not at start-up
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     probe = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cg", max_iter=1000, random_state=seed))
     probe.fit(train, train_labels)
     predicted = probe.predict(test)
