@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lens_relearn import open_run
+from lens_relearn import load_model, open_run
 from lens_relearn.analyses.blend import BlendSummary
 from lens_relearn.neurons.activations import composition_entropy
-from lens_relearn.study.tables import primed_neurons
+from lens_relearn.study.tables import InputEmbedder, primed_neurons, token_vectors
 from lens_relearn.views import neuron_views
 from lens_relearn.views.blend import plot_blend
 
@@ -123,3 +123,13 @@ def test_the_report_shows_the_blend_of_the_primed_neurons(tiny_run, tiny_page):
     row = section[section.index(f"<td>L{primed.layer}.{primed['index']}</td>") :].split("</tr>")[0]
     assert f"<td>{primed.old_class}</td>" in row and f"{primed.blend:.3f}" in row
     assert "Class composition counts each neuron's 50 top-activating words." in section
+
+
+def test_token_vectors_are_the_mean_input_embedding_of_each_neurons_tokens():
+    embed = InputEmbedder(load_model("tiny-bert"))
+    even = token_vectors(embed, [[("Oslo", 1.0), ("Paris", 0.5)], [("rain", 1.0), ("Oslo", 0.2)]])
+    assert torch.equal(even[0], embed(["Oslo", "Paris"]).mean(0))
+    assert torch.equal(even[1], embed(["rain", "Oslo"]).mean(0))
+    uneven = token_vectors(embed, [["Oslo"], ["rain", "Paris"]])
+    assert torch.equal(uneven[0], embed(["Oslo"])[0]) and torch.equal(uneven[1], embed(["rain", "Paris"]).mean(0))
+    assert not torch.equal(even[0], embed(["Oslo"])[0]), "two words, not one"

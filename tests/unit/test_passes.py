@@ -141,3 +141,18 @@ def test_describing_a_stage_streams_each_split_once(tmp_path, monkeypatch, memor
     # validation (the concept corpus), test and novel_test: one pass each a stage, whatever the memory
     assert encoded == {20: 20 * stages, 15: 15 * stages, 5: 5 * stages}
     assert len(spills) == stages and all((spill > 0) == (memory_bytes == 0) for spill in spills)
+
+
+def test_top_tokens_of_neurons_in_any_order_are_those_of_every_neuron(sentences):
+    tagger = Tagger(load_model("tiny-bert"), ["O", "B-LOC", "I-LOC"])
+    stats = shared_pass(tagger, sentences, statistics=True).stats
+    every = [(layer, index) for layer in range(2) for index in range(256)]
+    chosen = [(1, 3), (0, 200), (1, 2), (0, 7), (1, 255)]  # the layers interleaved, each layer's units unsorted
+    whole, some = (
+        top_tokens(tagger.model, sentences, stats, neurons, n_examples=2, progress=False) for neurons in (every, chosen)
+    )
+    for row, neuron in enumerate(chosen):
+        at = every.index(neuron)
+        assert some.tokens[row] == whole.tokens[at] and some.examples[row] == whole.examples[at], neuron
+        assert torch.equal(some.composition[row], whole.composition[at]), neuron
+    assert len({some.tokens[row] for row in range(len(chosen))}) > 1, "the neurons differ"
