@@ -2,8 +2,8 @@
 
 One ``interval`` serves every mean the package reports with an interval (F1 over seeds,
 saliency over a layer's neurons), so they are all computed the same way. ``scipy.stats`` is
-imported where it is first used: importing it takes about a second, which every command would
-otherwise pay at start-up.
+imported where it is first used: importing it takes about half a second, which every command
+would otherwise pay at start-up.
 """
 
 from __future__ import annotations
