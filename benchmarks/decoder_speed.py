@@ -1,11 +1,14 @@
-"""SmolLM2 on the CPU: a training step and a pass of predictions in float32 (today's path) against bf16 autocast.
+"""SmolLM2 on the CPU: a training step and a pass of predictions on today's path against two faster ones.
+
+The modes: ``float32`` (today's default: float32, AdamW's per-tensor loop), ``fused AdamW`` (float32,
+AdamW's fused kernel: ``fused_optimizer``, which the ``decoder`` preset sets) and ``bf16 autocast``
+(the matrix products in bfloat16, ``torch.autocast("cpu", dtype=torch.bfloat16)``, used by this CPU's
+AVX-512 BF16 instructions where it has them; weights, optimizer and loss in float32; AdamW's loop).
 
 In one process, alternating the modes ``--trials`` times: one training step of a SmolLM2 tagger
 (forward, backward, clipping, AdamW) on 16 synthetic training sentences, and the predictions for 64
-test sentences (``Tagger.predict``, one batch). bf16 autocast runs the matrix products in bfloat16
-(``torch.autocast("cpu", dtype=torch.bfloat16)``, used by this CPU's AVX-512 BF16 instructions where
-it has them) and keeps the weights, the optimizer and the loss in float32. Prints each mode's median
-seconds and the ratio of the medians (bf16 / float32).
+test sentences (``Tagger.predict``, one batch). Prints each mode's median seconds and the ratio of
+its medians to float32's.
 
 With ``--accuracy N``, then fine-tunes a base tagger in each mode from the same weights and seed (one
 epoch over N training sentences, the quick preset's rate and batch) and prints each one's LOC F1 on
@@ -31,15 +34,17 @@ from lens_relearn import Tagger, load_model, load_ner, train_tagger
 from lens_relearn.data import CONLL_TAGS
 from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
 
-MODES = {
-    "float32": contextlib.nullcontext,
-    "bf16 autocast": lambda: torch.autocast("cpu", dtype=torch.bfloat16),
+BF16 = "bf16 autocast"
+MODES = {  # a mode's precision and whether its AdamW is fused
+    "float32": (contextlib.nullcontext, False),
+    "fused AdamW": (contextlib.nullcontext, True),
+    BF16: (lambda: torch.autocast("cpu", dtype=torch.bfloat16), False),
 }
 
 
 def step_seconds(tagger: Tagger, optimizer: torch.optim.Optimizer, sentences, mode: str) -> float:
     start = time.perf_counter()
-    with MODES[mode]():
+    with MODES[mode][0]():
         loss = tagger.loss(tagger.encode(sentences))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -50,7 +55,7 @@ def step_seconds(tagger: Tagger, optimizer: torch.optim.Optimizer, sentences, mo
 
 def predict_seconds(tagger: Tagger, sentences, mode: str) -> float:
     start = time.perf_counter()
-    with MODES[mode]():
+    with MODES[mode][0]():
         tagger.predict(sentences)
     return time.perf_counter() - start
 
@@ -63,7 +68,10 @@ def main() -> None:
     data = load_ner("synthetic", seed=0, n_train=max(args.accuracy, 16), n_validation=0, n_test=150, n_novel=0)
     base = Tagger(load_model("smollm2"), CONLL_TAGS)
     taggers = {mode: copy.deepcopy(base) for mode in MODES}
-    optimizers = {mode: torch.optim.AdamW(taggers[mode].parameters(), lr=1e-5) for mode in MODES}
+    optimizers = {
+        mode: torch.optim.AdamW(taggers[mode].parameters(), lr=1e-5, fused=fused or None)
+        for mode, (_, fused) in MODES.items()
+    }
     train_batch, test_batch = data.train[:16], data.test[:64]
     steps: dict[str, list[float]] = {mode: [] for mode in MODES}
     passes: dict[str, list[float]] = {mode: [] for mode in MODES}
@@ -81,16 +89,17 @@ def main() -> None:
             f"  {mode:<14} training step (16 sentences) {statistics.median(steps[mode]):6.2f} s   "
             f"predictions (64 sentences) {statistics.median(passes[mode]):6.2f} s"
         )
-    for name, times in (("training step", steps), ("predictions", passes)):
-        ratio = statistics.median(times["bf16 autocast"]) / statistics.median(times["float32"])
-        print(f"  {name}: bf16 / float32 = {ratio:.2f}")
+    for mode in list(MODES)[1:]:
+        for name, times in (("training step", steps), ("predictions", passes)):
+            ratio = statistics.median(times[mode]) / statistics.median(times["float32"])
+            print(f"  {name}: {mode} / float32 = {ratio:.2f}")
     if not args.accuracy:
         return
-    for mode, precision in MODES.items():
+    for mode, (precision, fused) in MODES.items():
         tagger = copy.deepcopy(base)
         start = time.perf_counter()
         with precision():
-            train_tagger(tagger, data.train, epochs=1, lr=1.5e-4, batch_size=16, seed=0, progress=False)
+            train_tagger(tagger, data.train, epochs=1, lr=1.5e-4, batch_size=16, seed=0, fused=fused, progress=False)
             scores = evaluate_tagger(tagger, data.test)
         loc = concept_scores(scores, ("LOC",))["f1"]
         print(

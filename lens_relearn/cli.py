@@ -17,7 +17,7 @@ from pathlib import Path
 from lens_relearn.errors import LensRelearnError
 
 # lens_relearn.study.config.PRESETS, without importing torch
-PRESET_NAMES = ("quick", "default", "default3", "compare", "attacks", "paper")
+PRESET_NAMES = ("quick", "default", "default3", "compare", "attacks", "decoder", "paper")
 REMOVAL_PRESET_NAMES = ("removal",)  # lens_relearn.study.config.REMOVAL_PRESETS
 
 if typing.TYPE_CHECKING:

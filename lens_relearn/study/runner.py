@@ -98,7 +98,11 @@ class _Study:
         schedule = None
         if not config.restart_optimizer:
             schedule = Schedule(
-                tagger, steps=config.rounds * round_steps, lr=config.lr, warmup_fraction=config.warmup_fraction
+                tagger,
+                steps=config.rounds * round_steps,
+                lr=config.lr,
+                warmup_fraction=config.warmup_fraction,
+                fused=config.fused_optimizer,
             )
         for number in range(1, config.rounds + 1):
             key = StageKey(seed, arm, f"round{number}")

@@ -70,6 +70,7 @@ def train(
         batch_size=config.batch_size,
         seed=seed,
         warmup_fraction=config.warmup_fraction,
+        fused=config.fused_optimizer,
         schedule=schedule,
         monitor=watch if monitors else None,
         monitor_every=math.gcd(*(monitor.every for monitor in monitors)) if monitors else 0,

@@ -1,10 +1,12 @@
-"""The HTML report and the notebooks on a real quick-preset MiniLM study, checked in Chromium.
+"""The HTML report and the notebooks on a real quick-preset MiniLM study (and on a tiny decoder's), checked in Chromium.
 
 Chromium opens each page from ``file://`` with its proxy pointed at an unroutable address; a
 test fails on any page error, dialog or request other than the page's own file.
 """
 
+import dataclasses
 import html
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,10 +14,12 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import torch
 from nbclient import NotebookClient
 
-from lens_relearn import RemovalConfig, preset, run_experiment, run_removal
+from lens_relearn import RemovalConfig, load_model, open_run, preset, run_experiment, run_removal
 from lens_relearn.study.analysis import ANALYSES
+from lens_relearn.study.sweep import selectivity_sweep
 from lens_relearn.views.report import write_report
 
 NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
@@ -260,3 +264,76 @@ def test_the_removal_notebook_runs(removal_report, monkeypatch):
     assert len([o for o in outputs if "image/png" in o.get("data", {})]) == 1
     tables = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert len(tables) == 1 and tables[0].count("</tr>") == 1 + 4, "a header and two iterations of two arms"
+
+
+DECODER_STUDY = preset(  # the decoder preset's settings on a tiny Llama: SmolLM2's code path
+    "decoder", model="tiny-llama", n_train=60, n_validation=30, n_test=20, n_novel=10, base_epochs=1, rounds=2
+)
+THE_STUDYS_ANALYSES = ("collateral", "probes", "recovery", "relocation", "redistribution", "blend", "distance")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderRun:
+    """A finished study of the decoder preset's settings on tiny-llama, and whether each AdamW it made was fused."""
+
+    out: Path
+    fused: list[bool]
+
+
+@pytest.fixture(scope="session")
+def decoder_study(tmp_path_factory) -> DecoderRun:
+    out = tmp_path_factory.mktemp("decoder") / "run"
+    fused = []
+    make_adamw = torch.optim.AdamW.__init__
+
+    def recorded(optimizer, *args, **kwargs):
+        make_adamw(optimizer, *args, **kwargs)
+        fused.append(bool(optimizer.defaults["fused"]))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.optim.AdamW, "__init__", recorded)
+        run_experiment(DECODER_STUDY, out, progress=False)
+    return DecoderRun(out, fused)
+
+
+@pytest.fixture(scope="session")
+def decoder_run(decoder_study) -> Path:
+    return decoder_study.out
+
+
+def test_every_analysis_and_the_report_run_on_a_decoder_study(decoder_study, decoder_run, chromium):
+    assert decoder_study.fused == [True] * 5, "the base fine-tune and each arm's two rounds, fused as the preset says"
+    run = open_run(decoder_run)
+    assert set(THE_STUDYS_ANALYSES) <= set(run.summary.analyses.ran)
+    assert list(run.summary.analyses.skipped) == ["regrowth"], "as on MiniLM's quick study: it needs weights mode"
+    layers = load_model("tiny-llama").cfg.n_layers
+    assert sorted(pd.read_csv(decoder_run / "probes.csv").layer.unique()) == list(range(layers + 1))
+    report = write_report(decoder_run)
+    assert outside_addresses(report.read_text()) == []
+    page = chromium.load(report, ready=READY, probes=PROBES)
+    assert page.errors == [] and page.dialogs == [] and page.requests == [page.url]
+    assert page.values["sections"] == [f"analysis-{name}" for name in run.summary.analyses.ran] + ["skipped"]
+    assert page.values["rendered"] == page.values["views"] > 0 and page.values["images"] == 12
+    assert "tiny-llama" in page.values["text"] and "importance_ratio" in page.values["text"]
+
+
+@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_neuron_case_study.ipynb"])
+def test_the_notebooks_run_on_a_decoder_study(name, decoder_run, monkeypatch):
+    monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_RUN", str(decoder_run))
+    outputs = executed_outputs(name)
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    views = [o for o in outputs if "CircuitsVis.render(" in o.get("data", {}).get("text/html", "")]
+    assert (len(images), len(views)) == ((11, 0) if name.startswith("01") else (len(images), 1))
+
+
+def test_the_selectivity_sweep_runs_on_a_decoder(decoder_run, tmp_path):
+    base = str(decoder_run / "seed0" / "base" / "tagger")
+    config = dataclasses.replace(DECODER_STUDY, base_checkpoint=base)
+    table = selectivity_sweep(
+        config, tmp_path, methods=("importance_ratio",), fractions=(0.1,), random_seeds=(0,), progress=False
+    )
+    model = load_model("tiny-llama")
+    assert table.method.tolist() == ["base", "importance_ratio", "random"]
+    assert table.pruned.tolist()[1:] == [round(0.1 * model.cfg.n_layers * model.cfg.d_mlp)] * 2
+    study_base = json.loads((decoder_run / "seed0" / "base" / "stage.json").read_text())["scores"]["test"]
+    assert table.f1[0] == pytest.approx(study_base["f1"], abs=1e-9), "the sweep scores the study's base tagger"

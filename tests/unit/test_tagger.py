@@ -119,6 +119,24 @@ def test_same_seed_gives_identical_losses():
     assert other.losses != runs[0]
 
 
+def test_the_fused_optimizer_takes_the_same_steps_up_to_rounding():
+    taggers = {fused: make_tagger("tiny-llama") for fused in (False, True)}
+    start = torch.cat([p.detach().flatten() for p in taggers[True].parameters()])
+    losses = {
+        fused: train_tagger(
+            tagger, SENTENCES, epochs=2, lr=1e-3, batch_size=4, seed=7, fused=fused, progress=False
+        ).losses
+        for fused, tagger in taggers.items()
+    }
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+    weights = {
+        fused: torch.cat([p.detach().flatten() for p in tagger.parameters()]) for fused, tagger in taggers.items()
+    }
+    moved = (weights[False] - start).abs().max()
+    assert (weights[True] - weights[False]).abs().max() < moved / 100, "the same steps, not merely small ones"
+    assert Schedule(taggers[True], steps=1, lr=1e-3, fused=True).optimizer.defaults["fused"] is True
+
+
 def test_saved_tagger_reloads_with_identical_logits(tiny_model, tmp_path):
     tagger = Tagger(tiny_model, CONLL_TAGS, aggregation="average")
     train_tagger(tagger, SENTENCES[:8], epochs=1, lr=1e-2, batch_size=4, progress=False)
