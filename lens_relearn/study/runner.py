@@ -37,11 +37,11 @@ from lens_relearn.study.config import ExperimentConfig, arm_parts
 from lens_relearn.study.folders import StageKey, StudyFolder, write_json
 from lens_relearn.study.inputs import load_inputs
 from lens_relearn.study.removal import REMOVALS, RemovalContext, check_arms
-from lens_relearn.study.skeleton import base_tagger, launched, train
+from lens_relearn.study.skeleton import base_tagger, launched, new_schedule, train
 from lens_relearn.study.stage import describe_stage
 from lens_relearn.study.summary import StudySummary, core_summary
 from lens_relearn.tagger.model import Tagger
-from lens_relearn.tagger.training import Schedule, steps_per_epoch
+from lens_relearn.tagger.training import steps_per_epoch
 
 StageObserver = Callable[[StageOutcome], None]
 
@@ -95,15 +95,7 @@ class _Study:
             self._finish(pruned, tagger, removed, time.perf_counter(), trained=False, monitors={})
         sentences = study.inputs.retraining[condition, seed]
         round_steps = config.round_epochs * steps_per_epoch(len(sentences), config.batch_size)
-        schedule = None
-        if not config.restart_optimizer:
-            schedule = Schedule(
-                tagger,
-                steps=config.rounds * round_steps,
-                lr=config.lr,
-                warmup_fraction=config.warmup_fraction,
-                fused=config.fused_optimizer,
-            )
+        schedule = None if config.restart_optimizer else new_schedule(config, tagger, config.rounds * round_steps)
         for number in range(1, config.rounds + 1):
             key = StageKey(seed, arm, f"round{number}")
             if folder.is_finished(key):

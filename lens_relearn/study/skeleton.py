@@ -53,8 +53,8 @@ def train(
     schedule: Schedule | None = None,
     monitors: Sequence[TrainingMonitor] = (),
 ) -> None:
-    """``train_tagger`` with the config's learning rate, batch size and warm-up, each monitor called every
-    ``monitor.every`` steps and after the last."""
+    """``train_tagger`` with the config's batch size and a ``new_schedule`` (or ``schedule``, continued), each monitor
+    called every ``monitor.every`` steps and after the last."""
     steps = epochs * steps_per_epoch(len(sentences), config.batch_size)
 
     def watch(taken: int, seen: int) -> None:
@@ -66,15 +66,19 @@ def train(
         tagger,
         sentences,
         epochs=epochs,
-        lr=config.lr,
         batch_size=config.batch_size,
         seed=seed,
-        warmup_fraction=config.warmup_fraction,
-        fused=config.fused_optimizer,
-        schedule=schedule,
+        schedule=schedule if schedule is not None else new_schedule(config, tagger, steps),
         monitor=watch if monitors else None,
         monitor_every=math.gcd(*(monitor.every for monitor in monitors)) if monitors else 0,
         progress=progress,
+    )
+
+
+def new_schedule(config: ExperimentConfig, tagger: Tagger, steps: int) -> Schedule:
+    """AdamW and its rate over ``steps`` with the config's rate, warm-up and kernel (``fused_optimizer``)."""
+    return Schedule(
+        tagger, steps=steps, lr=config.lr, warmup_fraction=config.warmup_fraction, fused=config.fused_optimizer
     )
 
 
