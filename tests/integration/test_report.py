@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-import torch
 from nbclient import NotebookClient
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from lens_relearn import RemovalConfig, load_model, open_run, preset, run_experiment, run_removal
 from lens_relearn.study.analysis import ANALYSES
@@ -274,26 +274,27 @@ THE_STUDYS_ANALYSES = ("collateral", "probes", "recovery", "relocation", "redist
 
 @dataclasses.dataclass(frozen=True)
 class DecoderRun:
-    """A finished study of the decoder preset's settings on tiny-llama, and whether each AdamW it made was fused."""
+    """A finished study of the decoder preset's settings on tiny-llama, and whether each AdamW it stepped was fused."""
 
     out: Path
-    fused: list[bool]
+    fused: list[bool]  # an optimizer each, in the order they first stepped
 
 
 @pytest.fixture(scope="session")
 def decoder_study(tmp_path_factory) -> DecoderRun:
     out = tmp_path_factory.mktemp("decoder") / "run"
-    fused = []
-    make_adamw = torch.optim.AdamW.__init__
+    stepped = []  # kept alive, so that no two are taken for one
 
-    def recorded(optimizer, *args, **kwargs):
-        make_adamw(optimizer, *args, **kwargs)
-        fused.append(bool(optimizer.defaults["fused"]))
+    def record(optimizer, args, kwargs):
+        if not any(optimizer is seen for seen in stepped):
+            stepped.append(optimizer)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(torch.optim.AdamW, "__init__", recorded)
+    hook = register_optimizer_step_pre_hook(record)
+    try:
         run_experiment(DECODER_STUDY, out, progress=False)
-    return DecoderRun(out, fused)
+    finally:
+        hook.remove()
+    return DecoderRun(out, [bool(optimizer.defaults.get("fused")) for optimizer in stepped])
 
 
 @pytest.fixture(scope="session")
