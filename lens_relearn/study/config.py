@@ -105,7 +105,7 @@ class ExperimentConfig:
     batch_size: int = _help("sentences a training step", 16)
     warmup_fraction: float = _help("share of a schedule's steps spent warming up", 0.0)
     fused_optimizer: bool = _help(
-        "AdamW's fused kernel: the same update up to float rounding, several times faster on the CPU", False
+        "AdamW's fused kernel: the same update up to float rounding, in one pass over the weights", False
     )
     restart_optimizer: bool = _help("new optimizer and schedule each round (the paper's protocol)", True)
     seeds: tuple[int, ...] = _help("seeds; several are aggregated with intervals", (0,))
