@@ -34,11 +34,10 @@ from lens_relearn import Tagger, load_model, load_ner, train_tagger
 from lens_relearn.data import CONLL_TAGS
 from lens_relearn.tagger.scores import concept_scores, evaluate_tagger
 
-BF16 = "bf16 autocast"
 MODES = {  # a mode's precision and whether its AdamW is fused
     "float32": (contextlib.nullcontext, False),
     "fused AdamW": (contextlib.nullcontext, True),
-    BF16: (lambda: torch.autocast("cpu", dtype=torch.bfloat16), False),
+    "bf16 autocast": (lambda: torch.autocast("cpu", dtype=torch.bfloat16), False),
 }
 
 
