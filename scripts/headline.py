@@ -24,7 +24,7 @@ def column(summary: dict) -> dict[str, str]:
     probe = summary["probes"]["arms"][summary["pruned"]["arm"]]["pruned"]
     recovery = summary["recovery"]["arms"][summary["pruned"]["arm"]]
     cells = {
-        "model": summary["model"],
+        "study": f"{summary['model']}, seed {', '.join(map(str, summary['seeds']))}",
         "neurons pruned": f"{summary['pruned']['count']:,} of {summary['pruned']['of']:,} ({summary['ranking']})",
         "base": f"{concept['base']:.3f}",
         "pruned": f"**{concept['pruned']:.3f}**",
@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     columns = [column(json.loads((run / "summary.json").read_text())) for run in args.runs]
     rows = list(dict.fromkeys(row for cells in columns for row in cells))
-    print("| measure | " + " | ".join(cells["model"] for cells in columns) + " |")
+    print("| measure | " + " | ".join(cells["study"] for cells in columns) + " |")
     print("| --- |" + " --- |" * len(columns))
     for row in rows[1:]:
         print(f"| {row} | " + " | ".join(cells.get(row, "") for cells in columns) + " |")
