@@ -24,7 +24,7 @@ BLEND_HEADER = ["old class", "old class share: base → final", "concept share: 
 CASE_STUDIES = 3  # primed neurons the report shows with a view
 
 
-def plot_blend(out_dir: str | Path | FinishedStudy, *, seed: int = 0) -> Figure:
+def plot_blend(out_dir: str | Path | FinishedStudy, *, seed: int | None = None) -> Figure:
     """Entropy of each neuron's class composition at the base model against after the last round.
 
     The composition is the share of each class among a neuron's top-activating words
@@ -34,13 +34,13 @@ def plot_blend(out_dir: str | Path | FinishedStudy, *, seed: int = 0) -> Figure:
 
     Args:
         out_dir: A finished study's folder (with class compositions).
-        seed: Which seed.
+        seed: Which seed (default: the study's first).
 
     Returns:
         A scatter with the diagonal.
     """
     run = finished(out_dir)
-    arm = run.arm(None)
+    arm, seed = run.arm(None), run.seed(seed)
     base, final = run.neurons_at(seed, arm, "base"), run.neurons_at(seed, arm, run.final)
     both = final.merge(base, on=["layer", "index"], suffixes=("", "_base"))
     alive = both[~both.pruned]

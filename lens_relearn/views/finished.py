@@ -74,6 +74,13 @@ class FinishedStudy(StudyFolder):
             raise LensRelearnError(f"{self.path} has no {arm!r} arm; its arms are {', '.join(self.config.arms)}.")
         return self.config.arms[0] if arm is None else arm
 
+    def seed(self, seed: int | None) -> int:
+        """A seed of this study (default: its first), or ``LensRelearnError`` listing them."""
+        seeds = self.config.seeds
+        if seed is not None and seed not in seeds:
+            raise LensRelearnError(f"{self.path} has no seed {seed}; its seeds are {', '.join(map(str, seeds))}.")
+        return seeds[0] if seed is None else seed
+
     def scores(self, split: str) -> pd.DataFrame:
         """The rows of ``performance`` for one split."""
         performance = self.table("performance")

@@ -221,7 +221,7 @@ def neuron_views(
     out_dir: str | Path | FinishedStudy,
     neurons: Sequence[tuple[int, int]],
     *,
-    seed: int = 0,
+    seed: int | None = None,
     arm: str | None = None,
     stages: Sequence[str] | None = None,
     n_sentences: int = 4,
@@ -237,7 +237,7 @@ def neuron_views(
     Args:
         out_dir: A finished study's folder.
         neurons: ``(layer, index)`` pairs.
-        seed: Which seed's models.
+        seed: Which seed's models (default: the study's first).
         arm: Which arm (default: the study's first).
         stages: Which stages (default: ``base`` and every round).
         n_sentences: Example sentences a neuron.
@@ -249,7 +249,7 @@ def neuron_views(
         LensRelearnError: An arm, stage, seed or neuron the study does not have.
     """
     run = finished(out_dir)
-    arm = run.arm(arm)
+    arm, seed = run.arm(arm), run.seed(seed)
     stages = list(stages or ["base", *run.stages[2:]])
     if unknown := [stage for stage in stages if stage not in run.stages]:
         raise LensRelearnError(f"Unknown stages {unknown}; {run.path} has {', '.join(run.stages)}.")

@@ -171,7 +171,11 @@ def plot_layer_saliency(out_dir: str | Path | FinishedStudy, *, arm: str | None 
 
 
 def plot_saliency_heatmap(
-    out_dir: str | Path | FinishedStudy, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0
+    out_dir: str | Path | FinishedStudy,
+    *,
+    stages: Sequence[str] | None = None,
+    arm: str | None = None,
+    seed: int | None = None,
 ) -> Figure:
     """Saliency of every neuron, layer by neuron, at some stages (pruned neurons grey).
 
@@ -182,13 +186,13 @@ def plot_saliency_heatmap(
         out_dir: A finished study's folder.
         stages: Which stages (default: base and the last round).
         arm: Which arm (default: the study's first).
-        seed: Which seed.
+        seed: Which seed (default: the study's first).
 
     Returns:
         One panel a stage.
     """
     run = finished(out_dir)
-    arm = run.arm(arm)
+    arm, seed = run.arm(arm), run.seed(seed)
     stages = list(stages or ("base", run.final))
     base = run.neurons_at(seed, arm, "base")
     n_layers, units = base.layer.max() + 1, base["index"].max() + 1

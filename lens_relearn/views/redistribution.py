@@ -53,7 +53,11 @@ def plot_redistribution(out_dir: str | Path | FinishedStudy, *, arm: str | None 
 
 
 def plot_similarity(
-    out_dir: str | Path | FinishedStudy, *, stage: str | None = None, arm: str | None = None, seed: int = 0
+    out_dir: str | Path | FinishedStudy,
+    *,
+    stage: str | None = None,
+    arm: str | None = None,
+    seed: int | None = None,
 ) -> Figure:
     """Each surviving neuron's top-token similarity to the base model against its saliency.
 
@@ -61,13 +65,13 @@ def plot_similarity(
         out_dir: A finished study's folder.
         stage: Which stage (default: the last round).
         arm: Which arm (default: the study's first).
-        seed: Which seed.
+        seed: Which seed (default: the study's first).
 
     Returns:
         A scatter coloured by layer; primed neurons (``primed.csv``, when the blend analysis ran) ringed in black.
     """
     run = finished(out_dir)
-    arm, stage = run.arm(arm), stage or run.final
+    arm, stage, seed = run.arm(arm), stage or run.final, run.seed(seed)
     rows = run.neurons_at(seed, arm, stage)
     alive = rows[~rows.pruned]
     figure = Figure(figsize=(8, 5), layout="constrained")

@@ -161,12 +161,12 @@ def _browser(out: FinishedStudy, seed: int, top: int = 100) -> str:
     )
 
 
-def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0) -> Path:
+def write_report(out_dir: str | Path | RunFolder, *, seed: int | None = None) -> Path:
     """Write ``report.html`` into a finished study's folder (or an iterative removal's: ``write_removal_report``).
 
     Args:
         out_dir: The folder ``lens-relearn run`` (or ``run_experiment``) wrote.
-        seed: Whose models the neuron views and per-neuron plots show.
+        seed: Whose models the neuron views and per-neuron plots show (default: the study's first seed).
 
     Returns:
         The report's path (written atomically).
@@ -184,7 +184,7 @@ def write_report(out_dir: str | Path | RunFolder, *, seed: int = 0) -> Path:
         if held not in (None, StudyFolder.KIND):
             raise LensRelearnError(f"{where} holds a {held}, which has no report; its figure is in the folder.")
         out = finished(where)
-    summary, config = out.summary, out.config
+    summary, config, seed = out.summary, out.config, out.seed(seed)
     figures = [
         (plot_f1(out), CAPTIONS["f1"]),
         (plot_layer_saliency(out), CAPTIONS["layers"]),

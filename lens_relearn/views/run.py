@@ -127,12 +127,12 @@ class Run(FinishedStudy):
         return plot_relocation(self)
 
     def plot_saliency_heatmap(
-        self, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int = 0
+        self, *, stages: Sequence[str] | None = None, arm: str | None = None, seed: int | None = None
     ) -> Figure:
         """Every neuron's saliency at some stages (``plot_saliency_heatmap``)."""
         return plot_saliency_heatmap(self, stages=stages, arm=arm, seed=seed)
 
-    def plot_similarity(self, *, stage: str | None = None, arm: str | None = None, seed: int = 0) -> Figure:
+    def plot_similarity(self, *, stage: str | None = None, arm: str | None = None, seed: int | None = None) -> Figure:
         """Similarity to base against saliency (``plot_similarity``)."""
         return plot_similarity(self, stage=stage, arm=arm, seed=seed)
 
@@ -144,7 +144,7 @@ class Run(FinishedStudy):
         """The concept's F1 step by step after pruning, one line an arm (``plot_recovery``)."""
         return plot_recovery(self)
 
-    def plot_blend(self, *, seed: int = 0) -> Figure:
+    def plot_blend(self, *, seed: int | None = None) -> Figure:
         """Class-composition entropy before and after, primed neurons against all (``plot_blend``)."""
         return plot_blend(self, seed=seed)
 
@@ -174,17 +174,17 @@ class Run(FinishedStudy):
         header, rows = comparison_rows(self.section(ComparisonSummary))
         return pd.DataFrame(rows, columns=header).set_index("arm")
 
-    def stage(self, stage: str, *, seed: int = 0, arm: str | None = None) -> Tagger:
-        """The tagger of a stage with its arm's pruning applied (``load_stage``)."""
-        return load_stage(self.path, stage, seed=seed, arm=self.arm(arm))
+    def stage(self, stage: str, *, seed: int | None = None, arm: str | None = None) -> Tagger:
+        """The tagger of a stage with its arm's pruning applied (``load_stage``; default: the first seed and arm)."""
+        return load_stage(self.path, stage, seed=self.seed(seed), arm=self.arm(arm))
 
-    def neuron(self, layer: int, index: int, *, seed: int = 0, arm: str | None = None) -> NeuronCase:
-        """One neuron's trajectory and view.
+    def neuron(self, layer: int, index: int, *, seed: int | None = None, arm: str | None = None) -> NeuronCase:
+        """One neuron's trajectory and view (default: the first seed and arm).
 
         Raises:
             LensRelearnError: The study has no such neuron, seed or arm.
         """
-        arm = self.arm(arm)
+        arm, seed = self.arm(arm), self.seed(seed)
         neurons = self.neurons
         rows = neurons[
             (neurons.layer == layer) & (neurons["index"] == index) & (neurons.seed == seed) & (neurons.arm == arm)
@@ -195,7 +195,7 @@ class Run(FinishedStudy):
         (view,) = neuron_views(self, [(layer, index)], seed=seed, arm=arm)
         return NeuronCase(Neuron(layer, index), arm, seed, trajectory, view)
 
-    def show(self, analysis: str, *, seed: int = 0) -> View:
+    def show(self, analysis: str, *, seed: int | None = None) -> View:
         """An analysis's report section (figures and tables) as a view for a notebook cell.
 
         Raises:
@@ -205,9 +205,10 @@ class Run(FinishedStudy):
             why = self.summary.analyses.skipped.get(analysis, "it is not one of the study's analyses")
             raise LensRelearnError(f"{self.path} has no {analysis!r} analysis: {why}.")
         section = SECTIONS.get(analysis)
-        return View(section.title, f"<h2>{html.escape(section.title)}</h2>{section.render(self, seed)}")
+        rendered = section.render(self, self.seed(seed))
+        return View(section.title, f"<h2>{html.escape(section.title)}</h2>{rendered}")
 
-    def write_report(self, *, seed: int = 0) -> Path:
+    def write_report(self, *, seed: int | None = None) -> Path:
         """Write ``report.html`` (``write_report``) and return its path."""
         return write_report(self, seed=seed)
 
