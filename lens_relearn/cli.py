@@ -408,7 +408,9 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         "offline; nothing is loaded from the network.",
     )
     report.add_argument("dir", help="the folder of a finished `lens-relearn run`")
-    report.add_argument("--seed", type=int, default=0, help="whose models the neuron views show")
+    report.add_argument(
+        "--seed", type=int, default=None, help="whose models the neuron views show (default: the first)"
+    )
     report.set_defaults(handler=_report)
 
 
