@@ -297,12 +297,8 @@ def decoder_study(tmp_path_factory) -> DecoderRun:
     return DecoderRun(out, [bool(optimizer.defaults.get("fused")) for optimizer in stepped])
 
 
-@pytest.fixture(scope="session")
-def decoder_run(decoder_study) -> Path:
-    return decoder_study.out
-
-
-def test_every_analysis_and_the_report_run_on_a_decoder_study(decoder_study, decoder_run, chromium):
+def test_every_analysis_and_the_report_run_on_a_decoder_study(decoder_study, chromium):
+    decoder_run = decoder_study.out
     assert decoder_study.fused == [True] * 5, "the base fine-tune and each arm's two rounds, fused as the preset says"
     run = open_run(decoder_run)
     assert set(THE_STUDYS_ANALYSES) <= set(run.summary.analyses.ran)
@@ -319,15 +315,16 @@ def test_every_analysis_and_the_report_run_on_a_decoder_study(decoder_study, dec
 
 
 @pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_neuron_case_study.ipynb"])
-def test_the_notebooks_run_on_a_decoder_study(name, decoder_run, monkeypatch):
-    monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_RUN", str(decoder_run))
+def test_the_notebooks_run_on_a_decoder_study(name, decoder_study, monkeypatch):
+    monkeypatch.setenv("LENS_RELEARN_NOTEBOOK_RUN", str(decoder_study.out))
     outputs = executed_outputs(name)
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     views = [o for o in outputs if "CircuitsVis.render(" in o.get("data", {}).get("text/html", "")]
     assert (len(images), len(views)) == ((11, 0) if name.startswith("01") else (len(images), 1))
 
 
-def test_the_selectivity_sweep_runs_on_a_decoder(decoder_run, tmp_path):
+def test_the_selectivity_sweep_runs_on_a_decoder(decoder_study, tmp_path):
+    decoder_run = decoder_study.out
     base = str(decoder_run / "seed0" / "base" / "tagger")
     config = dataclasses.replace(DECODER_STUDY, base_checkpoint=base)
     table = selectivity_sweep(

@@ -1,6 +1,5 @@
 """Neuron views, plots and the report on a tiny study: escaping, no network, labelled figures."""
 
-import dataclasses
 import html
 import re
 import socket
@@ -359,10 +358,19 @@ def test_open_run_of_an_unfinished_folder_says_what_to_do(tmp_path):
 
 def test_a_study_without_seed_0_shows_its_first_seed_in_the_report_and_the_views(tmp_path):
     config = lr.preset(
-        "quick", model="tiny-bert", n_train=30, n_validation=20, n_test=15, n_novel=0, base_epochs=1, rounds=1
+        "quick",
+        model="tiny-bert",
+        n_train=30,
+        n_validation=20,
+        n_test=15,
+        n_novel=0,
+        base_epochs=1,
+        rounds=1,
+        seeds=(1,),
+        arms=("concept",),
     )
     out = tmp_path / "run"
-    lr.run_experiment(dataclasses.replace(config, seeds=(1,), arms=("concept",)), out, progress=False)
+    lr.run_experiment(config, out, progress=False)
     page = lr.write_report(out).read_text()
     assert "(seed 1" in page and "seed 0" not in page
     run = lr.open_run(out)
